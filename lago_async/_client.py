@@ -1,0 +1,199 @@
+"""``AsyncLago``: configuration, session lifecycle and the resource namespaces."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+
+from ._errors import LagoError
+from ._pagination import AsyncPager
+from ._transport import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_DELAY,
+    DEFAULT_TIMEOUT,
+    Transport,
+)
+from .resources import AsyncCustomers, AsyncEvents
+
+__all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
+
+T = TypeVar("T")
+
+DEFAULT_BATCH_LIMIT = 100
+
+
+class AsyncLago:
+    """The asynchronous Lago client.
+
+    Use it as an async context manager (or call :meth:`aclose`) so its connection pool is
+    closed::
+
+        async with AsyncLago(api_key="...") as lago:
+            customer = await lago.customers.get("acme")
+
+    Args:
+        api_key: the organisation's API key; defaults to ``$LAGO_API_KEY``. A missing key is
+            an error at construction. It never appears in a repr, a log line or an error.
+        base_url: the API root including ``/api/v1``; defaults to ``$LAGO_API_URL``, else
+            ``https://api.getlago.com/api/v1`` (EU: ``https://api.eu.getlago.com/api/v1``;
+            self-hosted: ``https://lago.example.com/api/v1``).
+        timeout: seconds allowed for one request (connecting, sending and reading).
+        max_retries: how many times a failed request is sent again (connection errors,
+            timeouts, 408, 429, 5xx); 0 disables retries.
+        max_retry_delay: the longest server-requested wait (``Retry-After``,
+            ``X-RateLimit-Reset``) a retry obeys; a longer one raises at once.
+        batch_limit: the most events ``POST /events/batch`` takes (100 on Lago Cloud;
+            self-hosted servers can change it).
+        session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
+        connection_limit: the size of the connection pool the client creates.
+        default_headers: extra headers sent with every request.
+    """
+
+    events: AsyncEvents
+    """Usage events: create, batch, get, list, fee estimates and the high-volume ingestor."""
+    customers: AsyncCustomers
+    """Customers: upsert, get, list, delete, usage, coupons and portal/checkout URLs."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        session: aiohttp.ClientSession | None = None,
+        connection_limit: int = 100,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("LAGO_API_KEY")
+        if not key:
+            raise LagoError(
+                "no API key: pass api_key=... or set the LAGO_API_KEY environment variable"
+            )
+        url = base_url or os.environ.get("LAGO_API_URL") or DEFAULT_BASE_URL
+        if not url.startswith(("http://", "https://")):
+            raise LagoError(f"base_url must start with http:// or https://, got {url!r}")
+        _check_options(timeout=timeout, max_retries=max_retries, batch_limit=batch_limit)
+        self.batch_limit = batch_limit
+        self._transport = Transport(
+            api_key=key,
+            base_url=url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_delay=max_retry_delay,
+            session=session,
+            connection_limit=connection_limit,
+            default_headers=default_headers,
+        )
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        self.events = AsyncEvents(self)
+        self.customers = AsyncCustomers(self)
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._transport.base_url
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed per request."""
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed request is retried."""
+        return self._transport.max_retries
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncLago(base_url={self.base_url!r}, timeout={self.timeout}, "
+            f"max_retries={self.max_retries})"
+        )
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_retry_delay: float | None = None,
+        batch_limit: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> AsyncLago:
+        """A copy of this client with other settings, sharing its connection pool.
+
+        ``lago.with_options(max_retries=5).events.create(...)``. Closing either closes the
+        shared pool, so close the original when you are done.
+        """
+        _check_options(timeout=timeout, max_retries=max_retries, batch_limit=batch_limit)
+        new = object.__new__(AsyncLago)
+        new.batch_limit = self.batch_limit if batch_limit is None else batch_limit
+        new._transport = self._transport.copy(
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_delay=max_retry_delay,
+            default_headers=default_headers,
+        )
+        new._bind_resources()
+        return new
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it is a session given by the caller)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncLago:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _pager(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        key: str,
+        item_type: type[T],
+        page: int | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> AsyncPager[T]:
+        transport = self._transport
+        fixed = dict(params)
+
+        async def fetch(number: int) -> Any:
+            return await transport.request(
+                "GET",
+                path,
+                params={**fixed, "page": number},
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+
+        return AsyncPager(fetch, key=key, item_type=item_type, page=page)
+
+
+def _check_options(
+    *, timeout: float | None, max_retries: int | None, batch_limit: int | None
+) -> None:
+    from ._errors import LagoValidationError
+
+    if timeout is not None and not timeout > 0:
+        raise LagoValidationError("timeout", f"must be a positive number of seconds, got {timeout}")
+    if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
+        raise LagoValidationError("max_retries", f"must be an integer >= 0, got {max_retries!r}")
+    if batch_limit is not None and (not isinstance(batch_limit, int) or batch_limit < 1):
+        raise LagoValidationError("batch_limit", f"must be an integer >= 1, got {batch_limit!r}")

@@ -1,0 +1,335 @@
+"""The one request path: URL, headers, JSON, timeouts, retries and error mapping.
+
+Resources call :meth:`Transport.request`; nothing else in the SDK talks to aiohttp. Retry,
+backoff and header logic live here only, and the event ingestor reuses :func:`backoff_delay`,
+:func:`retry_hint` and :func:`is_retryable_status` for its own batch-level retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import platform
+import random
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from ._convert import dumps, loads
+from ._errors import APIConnectionError, APITimeoutError, error_for_status
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "Transport",
+    "backoff_delay",
+    "is_retryable_status",
+    "retry_hint",
+]
+
+log = logging.getLogger("lago_async")
+
+DEFAULT_BASE_URL = "https://api.getlago.com/api/v1"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_MAX_RETRY_DELAY = 60.0
+INITIAL_RETRY_DELAY = 0.5
+MAX_BACKOFF = 8.0
+
+USER_AGENT = (
+    f"lago-async-python/{__version__} "
+    f"(Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
+)
+
+# Indirection so tests can replace sleeping without patching asyncio itself.
+_sleep = asyncio.sleep
+_random = random.random
+
+
+def is_retryable_status(status: int) -> bool:
+    """Whether an answer with ``status`` is worth sending again (408, 429 and 5xx)."""
+    return status in (408, 429) or status >= 500
+
+
+def retry_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RateLimit-Reset``.
+
+    ``Retry-After`` may be a number of seconds or an HTTP date. Lago's ``X-RateLimit-Reset`` is
+    the number of seconds until the window resets. Returns ``None`` when neither is usable.
+    """
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    value = headers.get("X-RateLimit-Reset")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def backoff_delay(attempt: int) -> float:
+    """Jittered exponential backoff before retry number ``attempt + 1`` (0-based).
+
+    ``min(0.5 * 2**attempt, 8)`` seconds, less up to 25% of jitter so that many clients that
+    failed together do not come back together.
+    """
+    base = min(INITIAL_RETRY_DELAY * (2.0**attempt), MAX_BACKOFF)
+    return base * (1.0 - 0.25 * _random())
+
+
+def _encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Query parameters as Lago reads them.
+
+    ``None`` values are dropped, booleans are ``true``/``false``, sequences repeat the key (give
+    the key with its ``[]`` suffix, as the API names it) and mappings become ``key[sub]=value``.
+    """
+    if not params:
+        return None
+    out: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            for sub, subvalue in value.items():
+                if subvalue is not None:
+                    out.append((f"{key}[{sub}]", _scalar(subvalue)))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            out.extend((key, _scalar(item)) for item in value)
+        else:
+            out.append((key, _scalar(value)))
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+class _SessionHolder:
+    """Owns (or borrows) the aiohttp session shared by a client and its ``with_options`` copies."""
+
+    def __init__(self, session: aiohttp.ClientSession | None, connection_limit: int) -> None:
+        self.session = session
+        self.owned = session is None
+        self.connection_limit = connection_limit
+
+    def get(self) -> aiohttp.ClientSession:
+        session = self.session
+        if session is None or session.closed:
+            if not self.owned:
+                raise APIConnectionError("the aiohttp session given to the client is closed")
+            # Created lazily, inside the running loop, on first use.
+            connector = aiohttp.TCPConnector(
+                limit=self.connection_limit, ttl_dns_cache=300, enable_cleanup_closed=False
+            )
+            session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+            self.session = session
+        return session
+
+    async def close(self) -> None:
+        session, self.session = self.session, None
+        if session is not None and self.owned and not session.closed:
+            await session.close()
+
+
+class Transport:
+    """Sends requests to one Lago API root with one configuration of timeouts and retries."""
+
+    __slots__ = (
+        "_api_key",
+        "_base_url",
+        "_headers",
+        "_holder",
+        "_timeouts",
+        "max_retries",
+        "max_retry_delay",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        max_retries: int,
+        max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+        session: aiohttp.ClientSession | None = None,
+        connection_limit: int = 100,
+        default_headers: Mapping[str, str] | None = None,
+        _holder: _SessionHolder | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_delay = max_retry_delay
+        self._holder = _holder or _SessionHolder(session, connection_limit)
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        headers.update(default_headers or {})
+        self._headers = headers
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API root every path is appended to."""
+        return self._base_url
+
+    def copy(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_retry_delay: float | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> Transport:
+        """A transport with other settings that shares this one's connection pool."""
+        new = Transport(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=self.timeout if timeout is None else timeout,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            max_retry_delay=self.max_retry_delay if max_retry_delay is None else max_retry_delay,
+            _holder=self._holder,
+        )
+        new._headers = {**self._headers, **(default_headers or {})}
+        return new
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session, created on first use inside the running loop."""
+        return self._holder.get()
+
+    async def aclose(self) -> None:
+        """Close the session if this client created it (a session given to us stays open)."""
+        await self._holder.close()
+
+    def _client_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        cached = self._timeouts.get(seconds)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=seconds, sock_connect=min(seconds, DEFAULT_CONNECT_TIMEOUT)
+            )
+            self._timeouts[seconds] = cached
+        return cached
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Send a request and return its decoded JSON body (``None`` for an empty body).
+
+        ``path`` is relative to the API root and already URL-encoded. ``json`` is encoded with
+        orjson (``body`` may carry bytes encoded beforehand). Connection errors, timeouts, 408,
+        429 and 5xx are retried up to ``max_retries`` times with jittered exponential backoff,
+        obeying ``Retry-After``/``X-RateLimit-Reset`` up to ``max_retry_delay``; other errors
+        raise at once. Raises a subclass of :class:`~lago_async.APIError` or
+        :class:`~lago_async.APIConnectionError`.
+        """
+        if body is None and json is not None:
+            body = dumps(json)
+        url = URL(self._base_url + path, encoded=True)
+        query = _encode_params(params)
+        client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
+        retries = self.max_retries if max_retries is None else max_retries
+        session = self._holder.get()
+        attempt = 0
+        while True:
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    params=query,
+                    data=body,
+                    headers=self._headers,
+                    timeout=client_timeout,
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    if status < 400:
+                        return loads(raw) if raw else None
+                    error = error_for_status(
+                        status,
+                        _decode_error_body(raw),
+                        method=method,
+                        path=path,
+                        headers=response.headers,
+                    )
+            except asyncio.TimeoutError as exc:
+                if attempt >= retries:
+                    raise APITimeoutError("request timed out", method=method, path=path) from exc
+                delay = backoff_delay(attempt)
+                log.info("lago %s %s timed out, retrying in %.2fs", method, path, delay)
+            except aiohttp.ClientError as exc:
+                if attempt >= retries:
+                    raise APIConnectionError(
+                        f"connection error: {type(exc).__name__}", method=method, path=path
+                    ) from exc
+                delay = backoff_delay(attempt)
+                log.info(
+                    "lago %s %s failed (%s), retrying in %.2fs",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    delay,
+                )
+            else:
+                error.attempts = attempt + 1
+                if attempt >= retries or not is_retryable_status(status):
+                    raise error
+                hint = retry_hint(error.headers)
+                if hint is not None and hint > self.max_retry_delay:
+                    raise error
+                delay = backoff_delay(attempt) if hint is None else hint
+                log.info("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
+            attempt += 1
+            await _sleep(delay)
+
+
+def _decode_error_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+def drop_none(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """A dict of the pairs whose value is not ``None`` (how optional body fields are sent)."""
+    return {k: v for k, v in items if v is not None}

@@ -1,0 +1,165 @@
+"""Input checks that run before anything is sent, each naming the offending field."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import orjson
+
+from ._convert import dumps, unstructure
+from ._errors import LagoValidationError
+
+__all__ = [
+    "EVENT_REQUIRED",
+    "as_body",
+    "encode_event",
+    "encode_json",
+    "event_dict",
+    "require_str",
+]
+
+EVENT_REQUIRED = ("transaction_id", "code", "external_subscription_id")
+_JSON_SCALARS = (str, int, float, bool, type(None), Decimal)
+
+
+def require_str(value: Any, field: str) -> str:
+    """``value`` if it is a non-empty string, else :class:`LagoValidationError` naming ``field``."""
+    if not isinstance(value, str):
+        raise LagoValidationError(field, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise LagoValidationError(field, "must not be empty")
+    return value
+
+
+def as_body(
+    given: Any,
+    keywords: Mapping[str, Any],
+    *,
+    field: str,
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Merge an input model or mapping with keyword arguments into a request body.
+
+    ``given`` is an attrs input model, a mapping or ``None``; keyword arguments that are not
+    ``None`` are added to it (giving the same field both ways is an error). Nested models are
+    unstructured. ``required`` string fields are checked here, before any request.
+    """
+    if given is None:
+        body: dict[str, Any] = {}
+    elif attrs.has(type(given)):
+        body = unstructure(given)
+    elif isinstance(given, Mapping):
+        body = dict(given)
+    else:
+        raise LagoValidationError(
+            field, f"must be an input model or a mapping, got {type(given).__name__}"
+        )
+    for key, value in keywords.items():
+        if value is None:
+            continue
+        if key in body:
+            raise LagoValidationError(f"{field}.{key}", "given both in the object and as keyword")
+        body[key] = unstructure(value) if attrs.has(type(value)) else value
+    for key in required:
+        require_str(body.get(key), f"{field}.{key}")
+    return body
+
+
+def _epoch(value: _dt.datetime) -> int | float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    seconds = value.timestamp()
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
+    """Check one event (an ``EventInput`` or a mapping) and return it as the JSON object to send.
+
+    Required: non-empty string ``transaction_id``, ``code`` and ``external_subscription_id``.
+    ``timestamp`` must be a unix time (int, float or numeric string) or a ``datetime`` (sent
+    as unix seconds); ``properties`` must be a mapping with string keys.
+    """
+    if isinstance(event, Mapping):
+        body = dict(event)
+    elif attrs.has(type(event)):
+        body = unstructure(event)
+    else:
+        raise LagoValidationError(
+            field, f"must be an EventInput or a mapping, got {type(event).__name__}"
+        )
+    for key in EVENT_REQUIRED:
+        value = body.get(key)
+        if type(value) is not str or not value:
+            require_str(value, f"{field}.{key}")
+    timestamp = body.get("timestamp")
+    if timestamp is not None:
+        if isinstance(timestamp, _dt.datetime):
+            body["timestamp"] = _epoch(timestamp)
+        elif isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, str)):
+            raise LagoValidationError(
+                f"{field}.timestamp",
+                f"must be a unix timestamp or a datetime, got {type(timestamp).__name__}",
+            )
+        elif isinstance(timestamp, str):
+            try:
+                float(timestamp)
+            except ValueError:
+                raise LagoValidationError(
+                    f"{field}.timestamp", f"must be a unix timestamp, got {timestamp!r}"
+                ) from None
+    properties = body.get("properties")
+    if properties is not None and not isinstance(properties, Mapping):
+        raise LagoValidationError(
+            f"{field}.properties", f"must be a mapping, got {type(properties).__name__}"
+        )
+    amount = body.get("precise_total_amount_cents")
+    if amount is not None and not isinstance(amount, str):
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, Decimal)):
+            raise LagoValidationError(
+                f"{field}.precise_total_amount_cents",
+                f"must be a number or a numeric string, got {type(amount).__name__}",
+            )
+        body["precise_total_amount_cents"] = str(amount)
+    return body
+
+
+def encode_json(value: Any, field: str = "") -> bytes:
+    """Encode ``value`` as JSON, or raise naming the first part that cannot be (``field.a[2]``)."""
+    try:
+        return dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        path = _find_unencodable(value, field) or field or "body"
+        raise LagoValidationError(path, f"cannot be encoded as JSON ({exc})") from None
+
+
+def encode_event(event: Any, field: str = "event") -> bytes:
+    """Check one event and return its JSON encoding (what the event ingestor queues)."""
+    return encode_json(event_dict(event, field), field)
+
+
+def _find_unencodable(value: Any, path: str) -> str | None:
+    if isinstance(value, _JSON_SCALARS) and not isinstance(value, float):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}]"
+            found = _find_unencodable(item, f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_unencodable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (_dt.datetime, _dt.date)) or attrs.has(type(value)):
+        return None
+    return path

@@ -1,0 +1,332 @@
+"""``lago.events``: usage events, the input of usage-based billing."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .._convert import structure
+from .._errors import LagoValidationError, UnprocessableEntityError
+from .._pagination import AsyncPager
+from .._validate import as_body, encode_json, event_dict, require_str
+from ..types import Event, EventInput, Fee, FeeEstimate
+from ._base import AsyncResource, path_id
+
+if TYPE_CHECKING:
+    from .._ingest import EventIngestor
+
+__all__ = ["AsyncEvents"]
+
+_DUPLICATE = ["value_already_exist"]
+
+
+def only_duplicates(error: UnprocessableEntityError, count: int | None = None) -> bool:
+    """Whether a 422 says nothing but "this transaction_id is already stored".
+
+    For a single event the details are ``{"transaction_id": ["value_already_exist"]}``; for a
+    batch of ``count`` events every index must carry exactly that.
+    """
+    details = error.error_details
+    if count is None:
+        return details == {"transaction_id": _DUPLICATE}
+    if len(details) != count:
+        return False
+    return all(
+        isinstance(item, Mapping) and dict(item) == {"transaction_id": _DUPLICATE}
+        for item in details.values()
+    )
+
+
+class AsyncEvents(AsyncResource):
+    """Send usage events, read them back and estimate the fees they would produce.
+
+    Persisted events (billable metrics with a ``recurring_count`` aggregation such as seats)
+    go through :meth:`create` like any event, with ``properties["operation_type"]`` set to
+    ``"add"`` or ``"remove"``::
+
+        await lago.events.create(
+            transaction_id="seat-42-added",
+            code="seats",
+            external_subscription_id="sub_1",
+            properties={"user_id": "42", "operation_type": "add"},
+        )
+    """
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        event: EventInput | Mapping[str, Any] | None = None,
+        /,
+        *,
+        transaction_id: str | None = None,
+        code: str | None = None,
+        external_subscription_id: str | None = None,
+        timestamp: int | float | str | _dt.datetime | None = None,
+        properties: Mapping[str, Any] | None = None,
+        precise_total_amount_cents: Decimal | str | int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Event:
+        """Send one usage event (``POST /events``) and return it as stored.
+
+        Give the fields as keyword arguments, or an :class:`EventInput` or a mapping as the
+        first argument. ``transaction_id`` makes the call idempotent: when the answer to a
+        first attempt was lost and the retry is refused as a duplicate, the event was stored,
+        so it is fetched and returned instead of raising. A duplicate on the first attempt
+        raises :class:`UnprocessableEntityError` as usual.
+        """
+        body = event_dict(
+            as_body(
+                event,
+                {
+                    "transaction_id": transaction_id,
+                    "code": code,
+                    "external_subscription_id": external_subscription_id,
+                    "timestamp": timestamp,
+                    "properties": properties,
+                    "precise_total_amount_cents": precise_total_amount_cents,
+                },
+                field="event",
+            )
+        )
+        payload = encode_json({"event": body})
+        try:
+            data = await self._transport.request(
+                "POST", "/events", body=payload, timeout=timeout, max_retries=max_retries
+            )
+        except UnprocessableEntityError as exc:
+            if exc.attempts > 1 and only_duplicates(exc):
+                return await self.get(body["transaction_id"], timeout=timeout)
+            raise
+        return structure(data["event"], Event)
+
+    async def create_batch(
+        self,
+        events: Sequence[EventInput | Mapping[str, Any]],
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> builtins.list[Event]:
+        """Send up to the batch limit of events in one request (``POST /events/batch``).
+
+        Lago stores the batch whole or refuses it whole: one bad event gives
+        :class:`UnprocessableEntityError` whose ``error_details`` are keyed by index. More
+        events than the client's ``batch_limit`` (100 unless configured) raise at once: use
+        :meth:`ingestor` for volume. As with :meth:`create`, a retried batch refused only
+        because it was already stored counts as delivered.
+        """
+        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+            raise LagoValidationError("events", "must be a sequence of events")
+        limit = self._client.batch_limit
+        if not events:
+            raise LagoValidationError("events", "must hold at least one event")
+        if len(events) > limit:
+            raise LagoValidationError(
+                "events",
+                f"{len(events)} events exceed the batch limit of {limit}; "
+                "use lago.events.ingestor() to send any number of events",
+            )
+        bodies = [event_dict(item, f"events[{i}]") for i, item in enumerate(events)]
+        payload = encode_json({"events": bodies})
+        try:
+            data = await self._transport.request(
+                "POST", "/events/batch", body=payload, timeout=timeout, max_retries=max_retries
+            )
+        except UnprocessableEntityError as exc:
+            if exc.attempts > 1 and only_duplicates(exc, len(bodies)):
+                return list(
+                    await asyncio.gather(
+                        *(self.get(b["transaction_id"], timeout=timeout) for b in bodies)
+                    )
+                )
+            raise
+        return structure(data["events"], list[Event])
+
+    async def get(
+        self,
+        transaction_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Event:
+        """Fetch one event by its ``transaction_id`` (``GET /events/{transaction_id}``)."""
+        path = f"/events/{path_id(transaction_id, 'transaction_id')}"
+        data = await self._transport.request("GET", path, timeout=timeout, max_retries=max_retries)
+        return structure(data["event"], Event)
+
+    def list(
+        self,
+        *,
+        external_subscription_id: str | None = None,
+        code: str | None = None,
+        timestamp_from_started_at: bool | None = None,
+        timestamp_from: _dt.datetime | str | None = None,
+        timestamp_to: _dt.datetime | str | None = None,
+        page: int | None = None,
+        per_page: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncPager[Event]:
+        """Iterate over events (``GET /events``), newest first, across all pages.
+
+        ``timestamp_from_started_at`` needs ``external_subscription_id``.
+        """
+        params = {
+            "external_subscription_id": external_subscription_id,
+            "code": code,
+            "timestamp_from_started_at": timestamp_from_started_at,
+            "timestamp_from": timestamp_from,
+            "timestamp_to": timestamp_to,
+            "per_page": per_page,
+        }
+        return self._client._pager(
+            "/events",
+            params,
+            key="events",
+            item_type=Event,
+            page=page,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    async def estimate_fees(
+        self,
+        *,
+        code: str,
+        external_subscription_id: str,
+        properties: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> builtins.list[Fee]:
+        """Estimate the fees an event would create on a pay-in-advance charge.
+
+        ``POST /events/estimate_fees``; nothing is stored.
+        """
+        body = _estimate_body(code, external_subscription_id, properties, None, "event")
+        data = await self._transport.request(
+            "POST",
+            "/events/estimate_fees",
+            body=encode_json({"event": body}),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return structure(data["fees"], list[Fee])
+
+    async def estimate_instant_fees(
+        self,
+        *,
+        code: str,
+        external_subscription_id: str,
+        properties: Mapping[str, Any] | None = None,
+        transaction_id: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> builtins.list[FeeEstimate]:
+        """Estimate instant fees for one event (``POST /events/estimate_instant_fees``)."""
+        body = _estimate_body(code, external_subscription_id, properties, transaction_id, "event")
+        data = await self._transport.request(
+            "POST",
+            "/events/estimate_instant_fees",
+            body=encode_json({"event": body}),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return structure(data["fees"], list[FeeEstimate])
+
+    async def batch_estimate_instant_fees(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> builtins.list[FeeEstimate]:
+        """Estimate instant fees for several events at once.
+
+        ``POST /events/batch_estimate_instant_fees``; each event is a mapping with ``code``,
+        ``external_subscription_id`` and optionally ``properties`` and ``transaction_id``.
+        """
+        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+            raise LagoValidationError("events", "must be a sequence of events")
+        if not events:
+            raise LagoValidationError("events", "must hold at least one event")
+        items = []
+        for i, item in enumerate(events):
+            if not isinstance(item, Mapping):
+                raise LagoValidationError(f"events[{i}]", "must be a mapping")
+            items.append(
+                {
+                    "event": _estimate_body(
+                        item.get("code"),
+                        item.get("external_subscription_id"),
+                        item.get("properties"),
+                        item.get("transaction_id"),
+                        f"events[{i}]",
+                    )
+                }
+            )
+        data = await self._transport.request(
+            "POST",
+            "/events/batch_estimate_instant_fees",
+            body=encode_json({"events": items}),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return structure(data["fees"], list[FeeEstimate])
+
+    def ingestor(
+        self,
+        *,
+        batch_size: int | None = None,
+        flush_interval: float = 0.5,
+        max_queue: int = 10_000,
+        max_in_flight: int = 8,
+        max_retries: int = 10,
+        close_timeout: float | None = None,
+        on_rejected: Any = None,
+    ) -> EventIngestor:
+        """A high-volume event sender (``async with lago.events.ingestor() as ingest``).
+
+        See :class:`~lago_async.EventIngestor` for the parameters and guarantees.
+        """
+        from .._ingest import EventIngestor
+
+        return EventIngestor(
+            self._client,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_queue=max_queue,
+            max_in_flight=max_in_flight,
+            max_retries=max_retries,
+            close_timeout=close_timeout,
+            on_rejected=on_rejected,
+        )
+
+
+def _estimate_body(
+    code: Any,
+    external_subscription_id: Any,
+    properties: Any,
+    transaction_id: Any,
+    field: str,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": require_str(code, f"{field}.code"),
+        "external_subscription_id": require_str(
+            external_subscription_id, f"{field}.external_subscription_id"
+        ),
+    }
+    if properties is not None:
+        if not isinstance(properties, Mapping):
+            raise LagoValidationError(f"{field}.properties", "must be a mapping")
+        body["properties"] = dict(properties)
+    if transaction_id is not None:
+        body["transaction_id"] = require_str(transaction_id, f"{field}.transaction_id")
+    return body
