@@ -12,6 +12,7 @@ import orjson
 
 from ._convert import dumps, unstructure
 from ._errors import LagoValidationError
+from .types.events import _to_unix_timestamp
 
 __all__ = [
     "EVENT_REQUIRED",
@@ -69,21 +70,18 @@ def as_body(
     return body
 
 
-def _epoch(value: _dt.datetime) -> int | float:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    seconds = value.timestamp()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
 def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
     """Check one event (an ``EventInput`` or a mapping) and return it as the JSON object to send.
 
     Required: non-empty string ``transaction_id``, ``code`` and ``external_subscription_id``.
     ``timestamp`` must be a unix time (int, float or numeric string) or a ``datetime`` (sent
-    as unix seconds); ``properties`` must be a mapping with string keys.
+    as unix seconds); ``properties`` must be a mapping with string keys. The caller's mapping
+    is never modified; it is returned as is when nothing needs converting (the hot path of
+    the event ingestor), so encode the result before the caller can change it.
     """
-    if isinstance(event, Mapping):
+    if type(event) is dict:
+        body: dict[str, Any] = event
+    elif isinstance(event, Mapping):
         body = dict(event)
     elif attrs.has(type(event)):
         body = unstructure(event)
@@ -96,9 +94,11 @@ def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
         if type(value) is not str or not value:
             require_str(value, f"{field}.{key}")
     timestamp = body.get("timestamp")
-    if timestamp is not None:
+    if timestamp is not None and type(timestamp) is not int:
         if isinstance(timestamp, _dt.datetime):
-            body["timestamp"] = _epoch(timestamp)
+            body = {**body, "timestamp": _to_unix_timestamp(timestamp)}
+        elif type(timestamp) is float:
+            body = {**body, "timestamp": repr(timestamp)}
         elif isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, str)):
             raise LagoValidationError(
                 f"{field}.timestamp",
@@ -123,7 +123,7 @@ def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
                 f"{field}.precise_total_amount_cents",
                 f"must be a number or a numeric string, got {type(amount).__name__}",
             )
-        body["precise_total_amount_cents"] = str(amount)
+        body = {**body, "precise_total_amount_cents": str(amount)}
     return body
 
 

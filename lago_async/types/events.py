@@ -27,7 +27,10 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 def _to_unix_timestamp(
     value: int | float | str | datetime.datetime | None,
 ) -> int | float | str | None:
-    """Turn a ``datetime`` into unix epoch seconds (naive means UTC); pass anything else on."""
+    """Turn a ``datetime`` into unix epoch seconds (naive means UTC); pass anything else on.
+
+    Whole seconds give an int; fractional ones a decimal string such as ``"1651240791.123"``.
+    """
     if not isinstance(value, datetime.datetime):
         return value
     if value.tzinfo is None:
@@ -36,8 +39,8 @@ def _to_unix_timestamp(
     seconds = delta.days * 86_400 + delta.seconds
     if delta.microseconds == 0:
         return seconds
-    # Exact decimal arithmetic, then the float nearest to it (e.g. 1651240791.123).
-    return float(Decimal(seconds) + Decimal(delta.microseconds).scaleb(-6))
+    # Exact decimal arithmetic, sent as a string (the API takes an integer or a string).
+    return str(Decimal(seconds) + Decimal(delta.microseconds).scaleb(-6))
 
 
 def _to_decimal_string(value: Decimal | str | int | None) -> str | None:

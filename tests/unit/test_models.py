@@ -473,7 +473,7 @@ def test_event_input_full_body_validates() -> None:
             1651222791,
         ),
         (dt.datetime(2022, 4, 29, 8, 59, 51), 1651222791),  # naive means UTC
-        (dt.datetime(2022, 4, 29, 8, 59, 51, 123000, tzinfo=UTC), 1651222791.123),
+        (dt.datetime(2022, 4, 29, 8, 59, 51, 123000, tzinfo=UTC), "1651222791.123"),
     ],
 )
 def test_event_input_timestamp(given: Any, sent: Any) -> None:

@@ -1,0 +1,560 @@
+"""``EventIngestor``: high-volume event sending that loses nothing and bills nothing twice.
+
+How it keeps its promises:
+
+* Every event is checked and encoded to JSON when it is accepted (``send``), so a bad event
+  raises in the caller, and the queue holds compact bytes rather than the caller's objects.
+* The queue is bounded: ``send`` waits for room (backpressure) and ``send_nowait`` raises.
+  Events count against ``max_queue`` from acceptance until they are settled, so memory is
+  bounded by ``max_queue`` however slow the server is.
+* Batches go to ``POST /events/batch`` (at most the batch limit each), when full or after
+  ``flush_interval``, with at most ``max_in_flight`` requests at once.
+* Whole batches are retried on connection errors, timeouts, 408, 429 and 5xx with jittered
+  backoff; a 429 pauses every sender until the reset the server announced.
+* Lago refuses a whole batch when one event is bad (422, details keyed by index). The refusal
+  is resolved event by event: an event refused only as ``value_already_exist`` was stored
+  earlier (its answer was lost and the batch retried) and counts as a duplicate, an event
+  with any other error is rejected with the server's details, and every other event of the
+  batch is sent again. Lago stores each ``transaction_id`` once, so sending again is safe.
+* ``flush`` waits until everything accepted so far is settled; leaving the ``async with``
+  block flushes; a close deadline turns what is still pending into reported failures.
+
+Every accepted event ends in exactly one of ``delivered``, ``duplicates``, ``rejected`` or
+``failed`` in :attr:`EventIngestor.stats`; the last two are also listed with their reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    LagoError,
+    LagoValidationError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from ._transport import _sleep, backoff_delay, is_retryable_status, retry_hint
+from ._validate import encode_event
+
+if TYPE_CHECKING:
+    from ._client import AsyncLago
+    from .types import EventInput
+
+__all__ = ["EventIngestor", "FailedEvent", "IngestQueueFull", "IngestStats", "RejectedEvent"]
+
+log = logging.getLogger("lago_async.ingest")
+
+_DUPLICATE = {"transaction_id": ["value_already_exist"]}
+_BATCH_OPEN = b'{"events":['
+_BATCH_CLOSE = b"]}"
+
+
+class IngestQueueFull(LagoError):
+    """``send_nowait`` found the ingestor's queue full (``max_queue`` events not yet settled)."""
+
+
+class IngestorClosed(LagoError):
+    """The ingestor is closed (or closing) and accepts no more events."""
+
+
+@attrs.frozen
+class RejectedEvent:
+    """An event Lago refused for a reason other than being a duplicate; it was not stored."""
+
+    event: dict[str, Any]
+    """The event as it was sent."""
+    details: dict[str, Any]
+    """Lago's per-field reasons, e.g. ``{"code": ["value_is_mandatory"]}``."""
+
+    @property
+    def transaction_id(self) -> str:
+        """The rejected event's ``transaction_id``."""
+        return str(self.event.get("transaction_id"))
+
+
+@attrs.frozen
+class FailedEvent:
+    """An event whose delivery could not be confirmed: retries ran out, the close deadline
+    passed, or the server refused the whole request (a wrong API key, say).
+
+    It may or may not have been stored; sending it again is safe because Lago stores each
+    ``transaction_id`` once.
+    """
+
+    event: dict[str, Any]
+    """The event as it was sent."""
+    reason: str
+    """Why delivery was not confirmed."""
+
+    @property
+    def transaction_id(self) -> str:
+        """The failed event's ``transaction_id``."""
+        return str(self.event.get("transaction_id"))
+
+
+@attrs.frozen
+class IngestStats:
+    """A snapshot of an ingestor's counters.
+
+    Once everything is settled, ``accepted == delivered + duplicates + rejected + failed``.
+    """
+
+    accepted: int
+    """Events taken by ``send``/``send_nowait``."""
+    delivered: int
+    """Events Lago confirmed it stored."""
+    duplicates: int
+    """Events Lago already had (stored by an earlier attempt whose answer was lost)."""
+    rejected: int
+    """Events Lago refused as invalid (see :attr:`EventIngestor.rejected`)."""
+    failed: int
+    """Events whose delivery could not be confirmed (see :attr:`EventIngestor.failed`)."""
+    retries: int
+    """Batch requests sent again after an error."""
+    batches: int
+    """Batch requests sent, retries included."""
+    queued: int
+    """Events accepted and not yet in a request."""
+    in_flight: int
+    """Events in requests under way or waiting to be retried."""
+
+    @property
+    def settled(self) -> int:
+        """Events with a final outcome."""
+        return self.delivered + self.duplicates + self.rejected + self.failed
+
+
+class EventIngestor:
+    """Sends any number of events through ``POST /events/batch``, concurrently and safely.
+
+    Get one from :meth:`lago.events.ingestor() <lago_async.resources.AsyncEvents.ingestor>`::
+
+        async with lago.events.ingestor() as ingest:
+            for n in range(100_000):
+                await ingest.send({"transaction_id": f"tx-{n}", "code": "api_calls",
+                                   "external_subscription_id": "sub_1"})
+        print(ingest.stats)
+
+    Args:
+        batch_size: events per request; at most (and by default) the client's
+            ``batch_limit``.
+        flush_interval: seconds an incomplete batch waits for more events before it is sent.
+        max_queue: events held at most (accepted and not yet settled); ``send`` waits and
+            ``send_nowait`` raises beyond it. At least ``batch_size``.
+        max_in_flight: batch requests under way at once.
+        max_retries: how many times one batch is sent again after retryable errors before
+            its events are reported as failed.
+        close_timeout: seconds ``aclose`` (leaving the block) waits for pending events before
+            reporting them as failed; ``None`` waits as long as retries go on.
+        on_rejected: called with each :class:`RejectedEvent` (exceptions it raises are logged
+            and ignored).
+    """
+
+    def __init__(
+        self,
+        client: AsyncLago,
+        *,
+        batch_size: int | None = None,
+        flush_interval: float = 0.5,
+        max_queue: int = 10_000,
+        max_in_flight: int = 8,
+        max_retries: int = 10,
+        close_timeout: float | None = None,
+        on_rejected: Callable[[RejectedEvent], Any] | None = None,
+    ) -> None:
+        limit = client.batch_limit
+        size = limit if batch_size is None else batch_size
+        if not isinstance(size, int) or not 1 <= size <= limit:
+            raise LagoValidationError("batch_size", f"must be between 1 and {limit}, got {size!r}")
+        if not isinstance(max_queue, int) or max_queue < size:
+            raise LagoValidationError(
+                "max_queue", f"must be an integer >= batch_size ({size}), got {max_queue!r}"
+            )
+        if not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise LagoValidationError("max_in_flight", f"must be >= 1, got {max_in_flight!r}")
+        if not flush_interval > 0:
+            raise LagoValidationError("flush_interval", f"must be > 0, got {flush_interval!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise LagoValidationError("max_retries", f"must be >= 0, got {max_retries!r}")
+        self._transport = client._transport
+        self.batch_size = size
+        self.flush_interval = flush_interval
+        self.max_queue = max_queue
+        self.max_in_flight = max_in_flight
+        self.max_retries = max_retries
+        self.close_timeout = close_timeout
+        self.on_rejected = on_rejected
+
+        self.rejected: list[RejectedEvent] = []
+        """Events Lago refused as invalid, with its reasons."""
+        self.failed: list[FailedEvent] = []
+        """Events whose delivery could not be confirmed, with the reason."""
+
+        self._buffer: list[bytes] = []
+        self._accepted = 0
+        self._delivered = 0
+        self._duplicates = 0
+        self._retries = 0
+        self._batches = 0
+        self._in_flight = 0
+        self._held = 0  # accepted and not settled: what max_queue bounds
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._room: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._linger: asyncio.TimerHandle | None = None
+        self._paused_until = 0.0
+        self._closed = False
+        # Thread-safe entry (send_threadsafe): events encoded in the callers' threads.
+        self._inbox: deque[bytes] = deque()
+        self._inbox_lock = threading.Lock()
+        self._inbox_room = threading.Condition(self._inbox_lock)
+        self._inbox_scheduled = False
+        self._threaded = False
+
+    def __repr__(self) -> str:
+        return f"<EventIngestor {self.stats}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._slots = asyncio.Semaphore(self.max_in_flight)
+            self._room = asyncio.Event()
+        return loop
+
+    async def __aenter__(self) -> EventIngestor:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Stop accepting events, deliver what was accepted, and wait for it to settle.
+
+        Waits at most ``timeout`` seconds (default: ``close_timeout``); what is still pending
+        then is reported in :attr:`failed`, never dropped silently. If the task calling this
+        is cancelled, the ingestor's own tasks keep delivering while the loop runs.
+        """
+        self._start()
+        with self._inbox_lock:
+            self._closed = True
+            self._inbox_room.notify_all()
+        deadline = self.close_timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(self._drain_all()), deadline)
+        except asyncio.TimeoutError:
+            reason = f"close deadline of {deadline}s passed before delivery was confirmed"
+            self._pull_inbox(dispatch=False)
+            pending, self._buffer = self._buffer, []
+            self._fail(pending, reason, from_batch=False)
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()  # each batch reports its unconfirmed events as failed
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Send everything accepted so far and wait until all of it is settled."""
+        self._start()
+        await self._drain_all()
+
+    async def _drain_all(self) -> None:
+        while True:
+            self._pull_inbox(dispatch=False)
+            self._dispatch(everything=True)
+            if not self._tasks:
+                return
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> IngestStats:
+        """The current counters (a snapshot)."""
+        return IngestStats(
+            accepted=self._accepted + len(self._inbox),
+            delivered=self._delivered,
+            duplicates=self._duplicates,
+            rejected=len(self.rejected),
+            failed=len(self.failed),
+            retries=self._retries,
+            batches=self._batches,
+            queued=len(self._buffer) + len(self._inbox),
+            in_flight=self._in_flight,
+        )
+
+    async def send(self, event: EventInput | Mapping[str, Any]) -> None:
+        """Check and queue one event, waiting for room when the queue is full.
+
+        Raises :class:`LagoValidationError` (naming the field) for a bad event, at once.
+        Returns when the event is accepted, not when it is delivered: see :meth:`flush`.
+        """
+        data = encode_event(event)
+        self._start()
+        while self._held >= self.max_queue:
+            self._check_open()
+            assert self._room is not None
+            self._room.clear()
+            await self._room.wait()
+        self._accept(data)
+
+    def send_nowait(self, event: EventInput | Mapping[str, Any]) -> None:
+        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room.
+
+        Must be called from the ingestor's event loop.
+        """
+        data = encode_event(event)
+        self._start()
+        if self._held >= self.max_queue:
+            raise IngestQueueFull(
+                f"{self._held} events are waiting (max_queue={self.max_queue}); "
+                "use `await send(...)` to wait for room"
+            )
+        self._accept(data)
+
+    def send_threadsafe(
+        self, event: EventInput | Mapping[str, Any], timeout: float | None = None
+    ) -> None:
+        """Check and queue one event from any thread, blocking while the queue is full.
+
+        The event is checked and encoded in the calling thread and handed to the ingestor's
+        loop in bulk, so many threads can send at high rates. Raises :class:`IngestQueueFull`
+        if no room appears within ``timeout`` seconds (``None``: wait as long as needed).
+        """
+        data = encode_event(event)
+        loop = self._loop
+        if loop is None:
+            raise LagoError("the ingestor is not started: enter its block first")
+        with self._inbox_room:
+            self._threaded = True
+            self._check_open()
+            while self._held + len(self._inbox) >= self.max_queue:
+                if not self._inbox_room.wait(timeout):
+                    raise IngestQueueFull(f"no room within {timeout}s (max_queue={self.max_queue})")
+                self._check_open()
+            self._inbox.append(data)
+            schedule = not self._inbox_scheduled
+            self._inbox_scheduled = True
+        if schedule:
+            loop.call_soon_threadsafe(self._pull_inbox)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IngestorClosed("the ingestor is closed")
+
+    def _pull_inbox(self, dispatch: bool = True) -> None:
+        """Move the events other threads queued into the buffer (runs in the loop)."""
+        with self._inbox_lock:
+            self._inbox_scheduled = False
+            if not self._inbox:
+                return
+            items = list(self._inbox)
+            self._inbox.clear()
+            self._accepted += len(items)
+            self._held += len(items)
+        self._buffer.extend(items)
+        if dispatch:
+            self._dispatch()
+            self._arm_linger()
+
+    def _accept(self, data: bytes) -> None:
+        self._check_open()
+        self._accepted += 1
+        self._held += 1
+        buffer = self._buffer
+        buffer.append(data)
+        if len(buffer) >= self.batch_size:
+            self._dispatch()
+        elif len(buffer) == 1:
+            self._arm_linger()
+
+    def _arm_linger(self) -> None:
+        if self._linger is None and self._buffer:
+            assert self._loop is not None
+            self._linger = self._loop.call_later(self.flush_interval, self._on_linger)
+
+    def _on_linger(self) -> None:
+        self._linger = None
+        self._dispatch(everything=True)
+
+    def _dispatch(self, everything: bool = False) -> None:
+        """Turn buffered events into batch tasks: the full batches, or all of them."""
+        buffer = self._buffer
+        size = self.batch_size
+        while len(buffer) >= size or (everything and buffer):
+            batch = buffer[:size]
+            del buffer[:size]
+            self._spawn(batch)
+        if not buffer and self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+
+    def _spawn(self, batch: list[bytes]) -> None:
+        assert self._loop is not None
+        self._in_flight += len(batch)
+        task = self._loop.create_task(self._run_batch(_Batch(batch)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- settling ----------------------------------------------------------------------------
+
+    def _settle(self, count: int, *, from_batch: bool = True) -> None:
+        if from_batch:
+            self._in_flight -= count
+        self._held -= count
+        if self._room is not None and self._held < self.max_queue:
+            self._room.set()
+        if self._threaded:
+            with self._inbox_room:
+                self._inbox_room.notify_all()
+
+    def _fail(self, items: list[bytes], reason: str, *, from_batch: bool = True) -> None:
+        if not items:
+            return
+        for data in items:
+            self.failed.append(FailedEvent(event=orjson.loads(data), reason=reason))
+        log.warning("lago ingestor: %d events not confirmed: %s", len(items), reason)
+        self._settle(len(items), from_batch=from_batch)
+
+    def _reject(self, data: bytes, details: dict[str, Any]) -> None:
+        rejected = RejectedEvent(event=orjson.loads(data), details=details)
+        self.rejected.append(rejected)
+        if self.on_rejected is not None:
+            try:
+                self.on_rejected(rejected)
+            except Exception:
+                log.exception("lago ingestor: on_rejected raised")
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        assert self._slots is not None
+        try:
+            async with self._slots:
+                await self._deliver(batch)
+        except asyncio.CancelledError:
+            self._fail(batch.pending, "cancelled before delivery was confirmed")
+            batch.pending = []
+            raise
+        except Exception as exc:  # a bug must not lose events: report them
+            log.exception("lago ingestor: unexpected error")
+            self._fail(batch.pending, f"unexpected error: {exc!r}")
+            batch.pending = []
+
+    async def _deliver(self, batch: _Batch) -> None:
+        """Send the batch until each of its events is settled."""
+        assert self._loop is not None
+        loop = self._loop
+        attempt = 0
+        while batch.pending:
+            wait = self._paused_until - loop.time()
+            if wait > 0:
+                await _sleep(wait)
+                continue
+            pending = batch.pending
+            self._batches += 1
+            try:
+                await self._transport.request(
+                    "POST",
+                    "/events/batch",
+                    body=_BATCH_OPEN + b",".join(pending) + _BATCH_CLOSE,
+                    max_retries=0,
+                )
+            except UnprocessableEntityError as exc:
+                remaining = self._resolve(pending, exc)
+                if remaining is None:
+                    if _too_many(exc) and len(pending) > 1:
+                        half = len(pending) // 2
+                        batch.pending = pending[:half]
+                        await self._deliver(batch)
+                        batch.pending = pending[half:]
+                        continue
+                    batch.pending = []
+                    self._fail(pending, f"refused: {exc}")
+                    return
+                batch.pending = remaining
+                continue
+            except APIError as exc:
+                if not is_retryable_status(exc.status):
+                    batch.pending = []
+                    self._fail(pending, f"refused: {exc}")
+                    return
+                if isinstance(exc, RateLimitError):
+                    hint = retry_hint(exc.headers)
+                    if hint is not None:
+                        self._paused_until = max(self._paused_until, loop.time() + hint)
+                error: LagoError = exc
+            except APIConnectionError as exc:
+                error = exc
+            else:
+                batch.pending = []
+                self._delivered += len(pending)
+                self._settle(len(pending))
+                return
+            if attempt >= self.max_retries:
+                batch.pending = []
+                self._fail(pending, f"gave up after {attempt + 1} attempts: {error}")
+                return
+            attempt += 1
+            self._retries += 1
+            if self._paused_until <= loop.time():
+                await _sleep(backoff_delay(attempt - 1))
+
+    def _resolve(self, pending: list[bytes], exc: UnprocessableEntityError) -> list[bytes] | None:
+        """Settle the events a 422 names and return the others, to be sent again.
+
+        ``None`` when the refusal is not keyed by event index.
+        """
+        indexed: dict[int, Mapping[str, Any]] = {}
+        for key, value in exc.error_details.items():
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                return None
+            if not 0 <= index < len(pending) or not isinstance(value, Mapping):
+                return None
+            indexed[index] = value
+        if not indexed:
+            return None
+        remaining: list[bytes] = []
+        for index, data in enumerate(pending):
+            problem = indexed.get(index)
+            if problem is None:
+                remaining.append(data)
+            elif dict(problem) == _DUPLICATE:
+                self._duplicates += 1
+            else:
+                self._reject(data, dict(problem))
+        self._settle(len(indexed))
+        return remaining
+
+
+class _Batch:
+    """The events of one batch task that are not settled yet."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, pending: list[bytes]) -> None:
+        self.pending = pending
+
+
+def _too_many(exc: UnprocessableEntityError) -> bool:
+    events = exc.error_details.get("events")
+    return isinstance(events, list) and "too_many_events" in events
