@@ -40,7 +40,7 @@ def _to_unix_timestamp(
     if delta.microseconds == 0:
         return seconds
     # Exact decimal arithmetic, sent as a string (the API takes an integer or a string).
-    return str(Decimal(seconds) + Decimal(delta.microseconds).scaleb(-6))
+    return f"{seconds}.{delta.microseconds:06d}".rstrip("0")
 
 
 def _to_decimal_string(value: Decimal | str | int | None) -> str | None:
