@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
+from . import _transport
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -44,7 +45,7 @@ from ._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from ._transport import _sleep, backoff_delay, is_retryable_status, retry_hint
+from ._transport import backoff_delay, is_retryable_status, retry_hint
 from ._validate import encode_event
 
 if TYPE_CHECKING:
@@ -466,8 +467,7 @@ class EventIngestor:
         while batch.pending:
             wait = self._paused_until - loop.time()
             if wait > 0:
-                await _sleep(wait)
-                continue
+                await _transport._sleep(wait)
             pending = batch.pending
             self._batches += 1
             try:
@@ -515,7 +515,7 @@ class EventIngestor:
             attempt += 1
             self._retries += 1
             if self._paused_until <= loop.time():
-                await _sleep(backoff_delay(attempt - 1))
+                await _transport._sleep(backoff_delay(attempt - 1))
 
     def _resolve(self, pending: list[bytes], exc: UnprocessableEntityError) -> list[bytes] | None:
         """Settle the events a 422 names and return the others, to be sent again.
