@@ -25,6 +25,14 @@ from ._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
+from ._ingest import (
+    EventIngestor,
+    FailedEvent,
+    IngestorClosed,
+    IngestQueueFull,
+    IngestStats,
+    RejectedEvent,
+)
 from ._pagination import AsyncPager, Page
 from ._version import __version__
 from .types import *  # noqa: F403
@@ -40,6 +48,11 @@ __all__ = [
     "AsyncPager",
     "AuthenticationError",
     "BadRequestError",
+    "EventIngestor",
+    "FailedEvent",
+    "IngestQueueFull",
+    "IngestStats",
+    "IngestorClosed",
     "InternalServerError",
     "LagoError",
     "LagoValidationError",
@@ -47,6 +60,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RejectedEvent",
     "UnprocessableEntityError",
     "__version__",
     *_types_all,

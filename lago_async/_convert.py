@@ -101,7 +101,9 @@ def structure(data: Any, cls: type[T]) -> T:
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
         from ._errors import APIResponseValidationError
 
-        name = str(cls).replace("lago_async.types.", "") if hasattr(cls, "__args__") else cls.__name__
+        name = (
+            str(cls).replace("lago_async.types.", "") if hasattr(cls, "__args__") else cls.__name__
+        )
         notes = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from ..types import Event, EventInput, Fee, FeeEstimate
 from ._base import AsyncResource, path_id
 
 if TYPE_CHECKING:
-    from .._ingest import EventIngestor
+    from .._ingest import EventIngestor, RejectedEvent
 
 __all__ = ["AsyncEvents"]
 
@@ -290,11 +290,16 @@ class AsyncEvents(AsyncResource):
         max_in_flight: int = 8,
         max_retries: int = 10,
         close_timeout: float | None = None,
-        on_rejected: Any = None,
+        on_rejected: Callable[[RejectedEvent], Any] | None = None,
     ) -> EventIngestor:
-        """A high-volume event sender (``async with lago.events.ingestor() as ingest``).
+        """A high-volume event sender: ``async with lago.events.ingestor() as ingest:``.
 
-        See :class:`~lago_async.EventIngestor` for the parameters and guarantees.
+        ``await ingest.send(event)`` queues (waiting for room when ``max_queue`` events are
+        pending), batches of ``batch_size`` (default: the batch limit) go out when full or
+        after ``flush_interval`` seconds, ``max_in_flight`` at once, each retried up to
+        ``max_retries`` times; leaving the block delivers everything (within
+        ``close_timeout``, if given). See :class:`~lago_async.EventIngestor` for the
+        guarantees and the outcome counters.
         """
         from .._ingest import EventIngestor
 
