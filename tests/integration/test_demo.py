@@ -1,0 +1,19 @@
+"""The README's demo runs end to end against the embedded FakeLago, faults included."""
+
+from __future__ import annotations
+
+import pytest
+
+from lago_async.demo import main
+
+
+def test_demo_delivers_every_event_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LAGO_API_URL", raising=False)
+    monkeypatch.delenv("LAGO_API_KEY", raising=False)
+    assert main(["--events", "3000", "--customers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "FakeLago holds 3,000 events, 3,000 distinct transaction ids (exactly once)" in out
+    assert "accepted 3,000" in out
+    assert "Current usage read back" in out
