@@ -1,0 +1,29 @@
+"""Test helpers: :class:`FakeLago`, an in-memory Lago-compatible server with fault injection.
+
+    from lago_async.testing import FakeLago
+
+    async with FakeLago(api_key="test_api_key") as fake:
+        ...  # point a client at fake.base_url with fake.api_key
+        fake.faults.add(status=503, rate=0.1, route="POST /events/batch")
+        assert len(fake.events) == ...
+
+Blocking code uses ``with FakeLago.in_thread() as fake:``; pytest users enable the fixtures
+with ``pytest_plugins = ["lago_async.testing.pytest_plugin"]``; ``python -m
+lago_async.testing`` serves one from the command line. The server depends only on aiohttp
+and orjson (not on the SDK itself) and imports neither pytest nor aiohttp's test utilities.
+"""
+
+from ._faults import DROP, LATENCY, STORE_THEN_DROP, FaultRule, Faults
+from ._server import API_PREFIX, ROUTES, FakeLago, RequestRecord
+
+__all__ = [
+    "API_PREFIX",
+    "DROP",
+    "LATENCY",
+    "ROUTES",
+    "STORE_THEN_DROP",
+    "FakeLago",
+    "FaultRule",
+    "Faults",
+    "RequestRecord",
+]

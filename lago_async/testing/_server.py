@@ -1,0 +1,479 @@
+"""FakeLago: the HTTP face of the in-memory store, with auth, fault injection and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import orjson
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from ._faults import Faults
+from ._store import ApiError, JSONObject, Params, Query, Result, Store, bad_request
+
+__all__ = ["API_PREFIX", "ROUTES", "FakeLago", "RequestRecord"]
+
+#: Where FakeLago serves the API, as Lago does (``base_url`` ends with it).
+API_PREFIX = "/api/v1"
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_WithBody = Callable[[Params, Query, Any], Result]
+_WithoutBody = Callable[[Params, Query], Result]
+
+
+class RequestRecord(NamedTuple):
+    """One request FakeLago received (see :attr:`FakeLago.request_log`)."""
+
+    method: str
+    #: ``"POST /events/batch"`` style route, ``None`` for a path FakeLago does not serve.
+    route: str | None
+    #: The path and query as sent.
+    path: str
+    #: The status answered, ``None`` when the connection was dropped.
+    status: int | None
+
+
+#: ``(method, path under /api/v1, Store operation, takes a JSON body)`` of every route.
+_ROUTE_TABLE: tuple[tuple[str, str, str, bool], ...] = (
+    ("POST", "/customers", "upsert_customer", True),
+    ("GET", "/customers", "list_customers", False),
+    ("GET", "/customers/{external_customer_id}", "get_customer", False),
+    ("DELETE", "/customers/{external_customer_id}", "delete_customer", False),
+    ("GET", "/customers/{external_customer_id}/current_usage", "current_usage", False),
+    ("GET", "/customers/{external_customer_id}/projected_usage", "projected_usage", False),
+    ("GET", "/customers/{external_customer_id}/past_usage", "past_usage", False),
+    ("POST", "/customers/{external_customer_id}/checkout_url", "checkout_url", True),
+    ("GET", "/customers/{external_customer_id}/portal_url", "portal_url", False),
+    (
+        "GET",
+        "/customers/{external_customer_id}/applied_coupons",
+        "list_applied_coupons",
+        False,
+    ),
+    (
+        "DELETE",
+        "/customers/{external_customer_id}/applied_coupons/{applied_coupon_id}",
+        "delete_applied_coupon",
+        False,
+    ),
+    ("POST", "/events", "create_event", True),
+    ("GET", "/events", "list_events", False),
+    ("POST", "/events/batch", "create_batch", True),
+    ("POST", "/events/estimate_fees", "estimate_fees", True),
+    ("POST", "/events/estimate_instant_fees", "estimate_instant_fees", True),
+    ("POST", "/events/batch_estimate_instant_fees", "batch_estimate_instant_fees", True),
+    ("GET", "/events/{transaction_id}", "get_event", False),
+)
+
+#: Every route FakeLago serves, as ``"METHOD /path"`` with the OpenAPI path templates
+#: (relative to ``/api/v1``). These are the names fault rules take as ``route``.
+ROUTES: tuple[str, ...] = tuple(f"{method} {path}" for method, path, _, _ in _ROUTE_TABLE)
+
+_NO_QUERY: Query = MultiDictProxy(MultiDict())
+_UNAUTHORIZED = orjson.dumps({"status": 401, "error": "Unauthorized"})
+_NO_ROUTE = orjson.dumps({"status": 404, "error": "Not Found", "code": "route_not_found"})
+
+
+def _json(data: bytes, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=data, status=status, content_type="application/json", headers=headers)
+
+
+class FakeLago:
+    """An in-memory, Lago-compatible API server on aiohttp, with fault injection.
+
+    Serves the customers and events routes listed in :data:`ROUTES` under ``/api/v1`` on
+    ``host`` (a random free port by default), with bearer-token auth and Lago's error bodies.
+    Use it as ``async with FakeLago() as fake:`` (or :meth:`start`/:meth:`stop`), from
+    blocking code with ``with FakeLago.in_thread() as fake:``, or through the pytest
+    fixtures of :mod:`lago_async.testing.pytest_plugin`.
+
+    Args:
+        api_key: the only bearer token accepted; others get 401.
+        seed: seeds the fault streams and the generated ids (``None``: random).
+        batch_limit: most events ``POST /events/batch`` takes (Lago's default is 100).
+        host: interface to bind.
+        port: port to bind; 0 picks a free one.
+        unit_amount_cents: price of one unit of any billable metric, in cents; override per
+            code in :attr:`prices`.
+        currency: currency of usage and fees for customers without one.
+        auto_subscriptions: when true (default), an unknown ``external_subscription_id`` is
+            attached on first use by a usage route to the customer in the URL, and by a fee
+            estimate to a customer whose ``external_id`` is the subscription id (created if
+            missing). When false, those routes answer 404 ``subscription_not_found`` until
+            :meth:`add_subscription` is called. Events are stored for any subscription either
+            way, as Lago ingests them without checking.
+        request_log_size: how many recent requests :attr:`request_log` keeps.
+
+    Usage and fees are derived from stored events: the units of an event are its first
+    numeric property value (a number, or a string like ``"2.5"``), else 1; a usage charge
+    per code sums units and counts events over every event of the open period (regardless
+    of the event timestamps), and costs ``units * price`` cents rounded half up.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test_api_key",
+        *,
+        seed: int | str | None = 0,
+        batch_limit: int = 100,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        unit_amount_cents: int = 100,
+        currency: str = "USD",
+        auto_subscriptions: bool = True,
+        request_log_size: int = 1000,
+    ) -> None:
+        if batch_limit < 1:
+            raise ValueError(f"batch_limit must be >= 1, got {batch_limit!r}")
+        self.api_key = api_key
+        self.seed = seed
+        self.host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._store = Store(
+            seed=seed,
+            batch_limit=batch_limit,
+            unit_amount_cents=unit_amount_cents,
+            currency=currency,
+            auto_subscriptions=auto_subscriptions,
+        )
+        self._faults = Faults(seed, frozenset(ROUTES), self._lock)
+        self._requests: Counter[str] = Counter()
+        self._request_log: deque[RequestRecord] = deque(maxlen=request_log_size)
+        self._app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application (built on first use), to mount or serve yourself."""
+        if self._app is None:
+            self._app = self._build_app()
+        return self._app
+
+    async def start(self) -> None:
+        """Bind ``host:port`` and start serving; :attr:`port` then holds the bound port."""
+        if self._runner is not None:
+            raise RuntimeError("FakeLago is already started")
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = int(runner.addresses[0][1])
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving and close open connections (idempotent). Data is kept."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeLago:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextmanager
+    def in_thread(cls, api_key: str = "test_api_key", **kwargs: Any) -> Iterator[FakeLago]:
+        """Run a FakeLago in a background thread with its own event loop, for blocking code.
+
+        ``with FakeLago.in_thread(seed=1) as fake:`` yields the started server; it stops when
+        the block exits. Its helpers and accessors are safe to call from any thread.
+        Arguments are those of :class:`FakeLago`.
+        """
+        fake = cls(api_key, **kwargs)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="FakeLago", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(fake.start(), loop).result(timeout=30)
+            try:
+                yield fake
+            finally:
+                asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(timeout=30)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+            loop.close()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one before :meth:`start`)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``, the server root (raises before :meth:`start`)."""
+        if self._runner is None:
+            raise RuntimeError("FakeLago is not started: use 'async with' or start()")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API root to give a client, ``http://host:port/api/v1``."""
+        return self.url + API_PREFIX
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The fault rules (see :class:`~lago_async.testing.Faults`)."""
+        return self._faults
+
+    @property
+    def batch_limit(self) -> int:
+        """Most events one ``POST /events/batch`` takes; settable at any time."""
+        return self._store.batch_limit
+
+    @batch_limit.setter
+    def batch_limit(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"batch_limit must be >= 1, got {value!r}")
+        self._store.batch_limit = value
+
+    @property
+    def unit_amount_cents(self) -> int:
+        """Default unit price in cents of every billable metric; settable."""
+        return self._store.unit_amount_cents
+
+    @unit_amount_cents.setter
+    def unit_amount_cents(self, value: int) -> None:
+        self._store.unit_amount_cents = value
+
+    @property
+    def prices(self) -> dict[str, int]:
+        """Unit prices in cents per billable metric code, overriding
+        :attr:`unit_amount_cents` (a live dict: ``fake.prices["storage"] = 25``)."""
+        return self._store.prices
+
+    # -- data helpers ------------------------------------------------------------------------
+
+    def add_customer(self, external_id: str, **fields: Any) -> JSONObject:
+        """Create or update a customer as ``POST /customers`` would; returns a copy."""
+        with self._lock:
+            body = {"customer": {**fields, "external_id": external_id}}
+            try:
+                _, payload = self._store.upsert_customer({}, _NO_QUERY, body)
+            except ApiError as exc:
+                raise ValueError(f"invalid customer: {exc.body}") from None
+            return dict(payload["customer"])
+
+    def add_subscription(
+        self, external_subscription_id: str, external_customer_id: str
+    ) -> JSONObject:
+        """Attach a subscription to a customer (created with only its id if missing).
+
+        Usage and fee routes then know the subscription; events sent for it are returned
+        with its ``lago_subscription_id`` and the customer's ``lago_customer_id``.
+        Re-attaching an existing subscription moves it. Returns a copy of
+        ``{lago_id, external_id, external_customer_id, lago_customer_id}``.
+        """
+        with self._lock:
+            return dict(
+                self._store.add_subscription(external_subscription_id, external_customer_id)
+            )
+
+    def add_applied_coupon(
+        self,
+        external_customer_id: str,
+        coupon_code: str,
+        *,
+        coupon_name: str | None = None,
+        amount_cents: int | None = None,
+        amount_currency: str | None = None,
+        percentage_rate: str | None = None,
+        frequency: str = "once",
+        frequency_duration: int | None = None,
+    ) -> JSONObject:
+        """Apply a coupon to a customer (created if missing); returns a copy of it.
+
+        Its ``lago_id`` is what ``DELETE /customers/{id}/applied_coupons/{lago_id}`` takes.
+        """
+        with self._lock:
+            return dict(
+                self._store.add_applied_coupon(
+                    external_customer_id,
+                    coupon_code,
+                    coupon_name=coupon_name,
+                    amount_cents=amount_cents,
+                    amount_currency=amount_currency,
+                    percentage_rate=percentage_rate,
+                    frequency=frequency,
+                    frequency_duration=frequency_duration,
+                )
+            )
+
+    def close_period(self, external_subscription_id: str) -> None:
+        """End a subscription's open billing period, as invoicing would.
+
+        Its current usage moves to ``/past_usage`` (newest period first) and the current
+        usage restarts from zero. Stored events are kept.
+        """
+        with self._lock:
+            self._store.close_period(external_subscription_id)
+
+    def usage(self, external_subscription_id: str) -> dict[str, tuple[int, int | Decimal]]:
+        """``{code: (events_count, units)}`` of a subscription's open period."""
+        with self._lock:
+            return self._store.usage(external_subscription_id)
+
+    def reset(self) -> None:
+        """Forget all data, requests, fault rules and counters (the port stays bound)."""
+        with self._lock:
+            self._store.reset()
+            self._faults.clear()
+            self._requests.clear()
+            self._request_log.clear()
+
+    # -- observation ---------------------------------------------------------------------------
+
+    @property
+    def events(self) -> list[JSONObject]:
+        """Stored events in arrival order, as ``POST /events`` answered them (a new list
+        each time, sharing the event dicts: read, don't mutate)."""
+        with self._lock:
+            return list(self._store.events)
+
+    @property
+    def customers(self) -> dict[str, JSONObject]:
+        """Customers by ``external_id`` (a new dict each time, sharing the customer dicts)."""
+        with self._lock:
+            return dict(self._store.customers)
+
+    @property
+    def subscriptions(self) -> dict[str, JSONObject]:
+        """Known subscriptions by ``external_id`` (a snapshot)."""
+        with self._lock:
+            return dict(self._store.subscriptions)
+
+    @property
+    def requests(self) -> Counter[str]:
+        """How many requests each route received, keyed ``"POST /events/batch"`` (a
+        snapshot). Counts every request that reached a served route, including the ones a
+        fault answered or dropped and the unauthorized ones."""
+        with self._lock:
+            return Counter(self._requests)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """The most recent requests (up to ``request_log_size``), oldest first."""
+        with self._lock:
+            return list(self._request_log)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for method, path, name, has_body in _ROUTE_TABLE:
+            operation = getattr(self._store, name)
+            app.router.add_route(
+                method, API_PREFIX + path, self._handler(method, path, operation, has_body)
+            )
+        app.router.add_route("*", "/{tail:.*}", self._no_route)
+        return app
+
+    def _handler(
+        self,
+        method: str,
+        path: str,
+        operation: _WithBody | _WithoutBody,
+        has_body: bool,
+    ) -> _Handler:
+        key = f"{method} {path}"
+        lock = self._lock
+        faults = self._faults
+        counts = self._requests
+        log = self._request_log
+        authorization = f"Bearer {self.api_key}"
+        if has_body:
+            with_body: _WithBody = operation  # type: ignore[assignment]
+        else:
+            without_body: _WithoutBody = operation  # type: ignore[assignment]
+
+            def with_body(params: Params, query: Query, body: Any) -> Result:
+                return without_body(params, query)
+
+        def drop(request: web.Request) -> web.Response:
+            with lock:
+                log.append(RequestRecord(method, key, request.path_qs, None))
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=204)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            with lock:
+                counts[key] += 1
+            after = None
+            if faults._rules:
+                decision = faults._decide(method, path)
+                if decision is not None:
+                    if decision.delay:
+                        await asyncio.sleep(decision.delay)
+                    action = decision.action
+                    if action is not None:
+                        if action.kind == "drop":
+                            return drop(request)
+                        if action.kind == "status":
+                            with lock:
+                                log.append(
+                                    RequestRecord(method, key, request.path_qs, action.status)
+                                )
+                            return _json(orjson.dumps(action.body), action.status, action.headers)
+                        after = action
+            if request.headers.get("Authorization") != authorization:
+                status, data = 401, _UNAUTHORIZED
+            else:
+                body: Any = None
+                status = 0
+                if has_body:
+                    raw = await request.read()
+                    if raw:
+                        try:
+                            body = orjson.loads(raw)
+                        except orjson.JSONDecodeError:
+                            error = bad_request("the body is not valid JSON")
+                            status, data = error.status, orjson.dumps(error.body)
+                if not status:
+                    with lock:
+                        try:
+                            status, payload = with_body(request.match_info, request.query, body)
+                        except ApiError as exc:
+                            status, payload = exc.status, exc.body
+                        data = orjson.dumps(payload)
+            if after is not None:
+                return drop(request)
+            with lock:
+                log.append(RequestRecord(method, key, request.path_qs, status))
+            return _json(data, status)
+
+        return handle
+
+    async def _no_route(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self._request_log.append(RequestRecord(request.method, None, request.path_qs, 404))
+        return _json(_NO_ROUTE, 404)
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._runner is not None else "not started"
+        return f"<FakeLago {where} events={len(self._store.events)}>"
