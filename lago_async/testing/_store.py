@@ -636,9 +636,10 @@ class Store:
         elif not isinstance(properties, dict):
             errors["properties"] = [INVALID]
         precise = raw.get("precise_total_amount_cents")
-        if precise is not None and type(precise) is not str:
-            precise = _text(precise)
-            if precise is None:
+        if precise is not None:
+            if type(precise) is not str:
+                precise = _text(precise)
+            if precise is None or not _is_decimal(precise):
                 errors["precise_total_amount_cents"] = [INVALID]
         if errors:
             return None, errors
@@ -1028,3 +1029,11 @@ class Store:
             code: (agg[0], agg[1])
             for code, agg in self._usage.get(external_subscription_id, {}).items()
         }
+
+
+def _is_decimal(text: str) -> bool:
+    """Whether ``text`` is a finite decimal number, as Lago requires of amounts."""
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False

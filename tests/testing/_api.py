@@ -50,9 +50,7 @@ class Api:
             )
 
     async def get(self, path: str, **params: Any) -> Answer:
-        return await self(
-            "GET", path, params={k: str(v) for k, v in params.items()} or None
-        )
+        return await self("GET", path, params={k: str(v) for k, v in params.items()} or None)
 
     async def post(self, path: str, body: Any = None) -> Answer:
         return await self("POST", path, body)

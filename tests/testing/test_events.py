@@ -400,7 +400,7 @@ async def test_estimate_fees(api: Api, fake: FakeLago) -> None:
     fake.prices["storage"] = 25
     answer = await api.post(
         "/events/estimate_fees",
-        {"event": {"code": "storage", "external_subscription_id": "sub_1", "properties": {"gb": 3}}},
+        {"event": {"code": "storage", "external_subscription_id": "sub_1", "properties": {"n": 3}}},
     )
     assert answer.status == 200
     (fee,) = answer.body["fees"]
