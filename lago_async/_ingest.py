@@ -223,6 +223,7 @@ class EventIngestor:
         self._inbox_room = threading.Condition(self._inbox_lock)
         self._inbox_scheduled = False
         self._threaded = False
+        self._stop_reason = "cancelled before delivery was confirmed"
 
     def __repr__(self) -> str:
         return f"<EventIngestor {self.stats}>"
@@ -269,6 +270,7 @@ class EventIngestor:
             pending, self._buffer = self._buffer, []
             self._fail(pending, reason, from_batch=False)
             tasks = list(self._tasks)
+            self._stop_reason = reason
             for task in tasks:
                 task.cancel()  # each batch reports its unconfirmed events as failed
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -451,7 +453,7 @@ class EventIngestor:
             async with self._slots:
                 await self._deliver(batch)
         except asyncio.CancelledError:
-            self._fail(batch.pending, "cancelled before delivery was confirmed")
+            self._fail(batch.pending, self._stop_reason)
             batch.pending = []
             raise
         except Exception as exc:  # a bug must not lose events: report them
