@@ -163,7 +163,7 @@ class FakeLago:
         """Bind ``host:port`` and start serving; :attr:`port` then holds the bound port."""
         if self._runner is not None:
             raise RuntimeError("FakeLago is already started")
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.25)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self._port)
@@ -175,7 +175,11 @@ class FakeLago:
         self._runner = runner
 
     async def stop(self) -> None:
-        """Stop serving and close open connections (idempotent). Data is kept."""
+        """Stop serving and close open connections (idempotent). Data is kept.
+
+        Requests still in progress (say, under a latency fault) get a quarter of a second
+        to finish, then are cancelled, so stopping never hangs.
+        """
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

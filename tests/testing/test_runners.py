@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -152,6 +153,7 @@ def test_in_thread_accessors_are_safe_while_serving() -> None:
             thread.start()
         while any(t.is_alive() for t in senders):
             _ = (fake.events, fake.customers, fake.requests, fake.usage("s"))
+            time.sleep(0.001)  # read often, without starving the server thread of the GIL
         for thread in senders:
             thread.join()
         assert errors == []
