@@ -16,7 +16,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from ._faults import Faults
-from ._store import ApiError, JSONObject, Params, Query, Result, Store, bad_request
+from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
 
 __all__ = ["API_PREFIX", "ROUTES", "FakeLago", "RequestRecord"]
 
@@ -24,8 +24,6 @@ __all__ = ["API_PREFIX", "ROUTES", "FakeLago", "RequestRecord"]
 API_PREFIX = "/api/v1"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_WithBody = Callable[[Params, Query, Any], Result]
-_WithoutBody = Callable[[Params, Query], Result]
 
 
 class RequestRecord(NamedTuple):
@@ -132,8 +130,8 @@ class FakeLago:
     ) -> None:
         if batch_limit < 1:
             raise ValueError(f"batch_limit must be >= 1, got {batch_limit!r}")
-        self.api_key = api_key
-        self.seed = seed
+        self._api_key = api_key
+        self._seed = seed
         self.host = host
         self._port = port
         self._lock = threading.RLock()
@@ -219,6 +217,16 @@ class FakeLago:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
             loop.close()
+
+    @property
+    def api_key(self) -> str:
+        """The bearer token the server accepts."""
+        return self._api_key
+
+    @property
+    def seed(self) -> int | str | None:
+        """The seed of the fault streams and generated ids."""
+        return self._seed
 
     @property
     def port(self) -> int:
@@ -401,7 +409,7 @@ class FakeLago:
         self,
         method: str,
         path: str,
-        operation: _WithBody | _WithoutBody,
+        operation: Operation,
         has_body: bool,
     ) -> _Handler:
         key = f"{method} {path}"
@@ -410,20 +418,13 @@ class FakeLago:
         counts = self._requests
         log = self._request_log
         authorization = f"Bearer {self.api_key}"
-        if has_body:
-            with_body: _WithBody = operation  # type: ignore[assignment]
-        else:
-            without_body: _WithoutBody = operation  # type: ignore[assignment]
-
-            def with_body(params: Params, query: Query, body: Any) -> Result:
-                return without_body(params, query)
 
         def drop(request: web.Request) -> web.Response:
             with lock:
                 log.append(RequestRecord(method, key, request.path_qs, None))
             if request.transport is not None:
                 request.transport.close()
-            return web.Response(status=204)
+            return web.Response(status=204)  # never sent: the connection is closed
 
         async def handle(request: web.Request) -> web.StreamResponse:
             with lock:
@@ -461,7 +462,7 @@ class FakeLago:
                 if not status:
                     with lock:
                         try:
-                            status, payload = with_body(request.match_info, request.query, body)
+                            status, payload = operation(request.match_info, request.query, body)
                         except ApiError as exc:
                             status, payload = exc.status, exc.body
                         data = orjson.dumps(payload)

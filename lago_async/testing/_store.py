@@ -1,23 +1,25 @@
 """The in-memory state and API semantics of FakeLago, free of HTTP.
 
-Every operation takes the decoded path parameters, the query and the JSON body, and returns
-``(status, payload)`` or raises :class:`ApiError`. Objects are plain dicts shaped like the
-Lago API's, built once and served as they are.
+Every operation takes the decoded path parameters, the query and the JSON body (``None`` for
+the routes without one), and returns ``(status, payload)`` or raises :class:`ApiError`.
+Objects are plain dicts shaped like the Lago API's, built once and served as they are.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from sys import intern
 from typing import Any
 
 from multidict import MultiMapping
 
 JSONObject = dict[str, Any]
 Result = tuple[int, Any]
+Operation = Callable[[Mapping[str, str], MultiMapping[str], Any], Result]
 Params = Mapping[str, str]
 Query = MultiMapping[str]
 Units = int | Decimal
@@ -73,25 +75,36 @@ def now_iso() -> str:
     return iso(datetime.now(_UTC))
 
 
+_TIMESTAMPS: dict[Any, str | None] = {}
+_TIMESTAMPS_MAX = 4096
+
+
 def parse_timestamp(value: Any) -> str | None:
     """An event timestamp (unix seconds as int/float/str, or ISO 8601) as :func:`iso`.
 
     Returns ``None`` when the value cannot be read. Naive ISO datetimes are taken as UTC.
+    Recent answers are cached: senders tend to repeat timestamps (same second, same batch).
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    if value in _TIMESTAMPS:
+        return _TIMESTAMPS[value]
     try:
-        if isinstance(value, int | float):
-            return iso(datetime.fromtimestamp(value, _UTC))
         if isinstance(value, str):
             try:
                 seconds = float(value)
             except ValueError:
-                return parse_datetime(value)
-            return iso(datetime.fromtimestamp(seconds, _UTC))
+                result = parse_datetime(value)
+            else:
+                result = iso(datetime.fromtimestamp(seconds, _UTC))
+        else:
+            result = iso(datetime.fromtimestamp(value, _UTC))
     except (OverflowError, OSError, ValueError):
-        return None
-    return None
+        result = None
+    if len(_TIMESTAMPS) >= _TIMESTAMPS_MAX:
+        _TIMESTAMPS.clear()
+    _TIMESTAMPS[value] = result
+    return result
 
 
 def parse_datetime(value: str) -> str | None:
@@ -162,13 +175,20 @@ def _int_param(query: Query, name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
-def paginate(items: Sequence[Any], query: Query) -> tuple[Sequence[Any], JSONObject]:
-    """The page of ``items`` that ``page``/``per_page`` select, and Lago's ``meta``."""
+def paginate(
+    items: Sequence[Any], query: Query, *, newest_first: bool = False
+) -> tuple[list[Any], JSONObject]:
+    """The page of ``items`` that ``page``/``per_page`` select, and Lago's ``meta``.
+
+    With ``newest_first``, ``items`` are in arrival order and pages run from the end
+    (without copying the whole sequence).
+    """
     page = _int_param(query, "page", 1)
     per_page = _int_param(query, "per_page", DEFAULT_PER_PAGE)
     total = len(items)
     total_pages = -(-total // per_page)
-    start = (page - 1) * per_page
+    start = min((page - 1) * per_page, total)
+    end = min(start + per_page, total)
     meta = {
         "current_page": page,
         "next_page": page + 1 if page < total_pages else None,
@@ -176,7 +196,9 @@ def paginate(items: Sequence[Any], query: Query) -> tuple[Sequence[Any], JSONObj
         "total_pages": total_pages,
         "total_count": total,
     }
-    return items[start : start + per_page], meta
+    if newest_first:
+        return list(items[total - end : total - start])[::-1], meta
+    return list(items[start:end]), meta
 
 
 def _list_param(query: Query, name: str) -> list[str]:
@@ -389,9 +411,9 @@ class Store:
             raise not_found("customer_not_found")
         return customer
 
-    def list_customers(self, params: Params, query: Query) -> Result:
+    def list_customers(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers``: newest first, with Lago's simple filters."""
-        customers: Iterable[JSONObject] = reversed(self.customers.values())
+        customers: Iterable[JSONObject] = self.customers.values()
         term = (query.get("search_term") or "").strip().lower()
         if term:
             customers = [
@@ -428,14 +450,14 @@ class Store:
                     for c in customers
                     if any(m["key"] == meta_key and m["value"] == value for m in c["metadata"])
                 ]
-        page, meta = paginate(list(customers), query)
+        page, meta = paginate(list(customers), query, newest_first=True)
         return 200, {"customers": page, "meta": meta}
 
-    def get_customer(self, params: Params, query: Query) -> Result:
+    def get_customer(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{external_customer_id}``."""
         return 200, {"customer": self._customer(params)}
 
-    def delete_customer(self, params: Params, query: Query) -> Result:
+    def delete_customer(self, params: Params, query: Query, body: Any = None) -> Result:
         """``DELETE /customers/{external_customer_id}``: its subscriptions and coupons go too."""
         customer = self._customer(params)
         external_id = customer["external_id"]
@@ -463,7 +485,7 @@ class Store:
             }
         }
 
-    def portal_url(self, params: Params, query: Query) -> Result:
+    def portal_url(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{id}/portal_url``."""
         customer = self._customer(params)
         return 200, {
@@ -516,20 +538,20 @@ class Store:
         self._coupons.setdefault(external_customer_id, {})[applied["lago_id"]] = applied
         return applied
 
-    def list_applied_coupons(self, params: Params, query: Query) -> Result:
+    def list_applied_coupons(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{id}/applied_coupons``: filters ``status``, ``coupon_code[]``."""
         customer = self._customer(params)
-        coupons = list(reversed(self._coupons.get(customer["external_id"], {}).values()))
+        coupons = list(self._coupons.get(customer["external_id"], {}).values())
         status = query.get("status")
         if status:
             coupons = [c for c in coupons if c["status"] == status]
         codes = _list_param(query, "coupon_code")
         if codes:
             coupons = [c for c in coupons if c["coupon_code"] in codes]
-        page, meta = paginate(coupons, query)
+        page, meta = paginate(coupons, query, newest_first=True)
         return 200, {"applied_coupons": page, "meta": meta}
 
-    def delete_applied_coupon(self, params: Params, query: Query) -> Result:
+    def delete_applied_coupon(self, params: Params, query: Query, body: Any = None) -> Result:
         """``DELETE /customers/{id}/applied_coupons/{applied_coupon_id}``: terminates it."""
         customer = self._customer(params)
         applied = self._coupons.get(customer["external_id"], {}).get(params["applied_coupon_id"])
@@ -641,18 +663,18 @@ class Store:
                 precise = _text(precise)
             if precise is None or not _is_decimal(precise):
                 errors["precise_total_amount_cents"] = [INVALID]
-        if errors:
+        if errors or not (tx and code and sub):  # (the second test only informs mypy)
             return None, errors
         return {
             "lago_id": self.new_id(),
             "transaction_id": tx,
             "lago_customer_id": None,
-            "code": code,
+            "code": intern(code),  # codes and subscriptions repeat: keep one copy
             "timestamp": timestamp,
             "precise_total_amount_cents": precise,
             "properties": properties,
             "lago_subscription_id": None,
-            "external_subscription_id": sub,
+            "external_subscription_id": intern(sub),
             "created_at": now,
         }, None
 
@@ -717,16 +739,16 @@ class Store:
             "lago_subscription_id": sub["lago_id"],
         }
 
-    def get_event(self, params: Params, query: Query) -> Result:
+    def get_event(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /events/{transaction_id}`` (the first event stored with that id)."""
         event = self._events_by_tx.get(params["transaction_id"])
         if event is None:
             raise not_found("event_not_found")
         return 200, {"event": self._with_ids(event)}
 
-    def list_events(self, params: Params, query: Query) -> Result:
+    def list_events(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /events``: newest first; filters by subscription, code and timestamp range."""
-        events: Sequence[JSONObject] = self.events[::-1]
+        events: Sequence[JSONObject] = self.events
         sub = query.get("external_subscription_id")
         if sub:
             events = [e for e in events if e["external_subscription_id"] == sub]
@@ -745,7 +767,7 @@ class Store:
             events = [e for e in events if e["timestamp"] >= bounds["timestamp_from"]]
         if "timestamp_to" in bounds:
             events = [e for e in events if e["timestamp"] <= bounds["timestamp_to"]]
-        page, meta = paginate(events, query)
+        page, meta = paginate(events, query, newest_first=True)
         return 200, {"events": [self._with_ids(e) for e in page], "meta": meta}
 
     # fee estimates ------------------------------------------------------------------------
@@ -979,7 +1001,7 @@ class Store:
         start, end, issuing = _month_bounds(datetime.now(_UTC))
         return self._period_start.get(sub_id, start), end, issuing
 
-    def current_usage(self, params: Params, query: Query) -> Result:
+    def current_usage(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{id}/current_usage``: every event of the open period, by code."""
         customer, sub = self._usage_subscription(params, query)
         charges = self._usage.get(sub["external_id"], {})
@@ -990,7 +1012,7 @@ class Store:
         usage = self._usage_object(charges, currency, self._open_period(sub["external_id"]))
         return 200, {"customer_usage": usage}
 
-    def projected_usage(self, params: Params, query: Query) -> Result:
+    def projected_usage(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{id}/projected_usage``: FakeLago projects the current usage as is."""
         customer, sub = self._usage_subscription(params, query)
         charges = self._usage.get(sub["external_id"], {})
@@ -1000,7 +1022,7 @@ class Store:
         )
         return 200, {"customer_projected_usage": usage}
 
-    def past_usage(self, params: Params, query: Query) -> Result:
+    def past_usage(self, params: Params, query: Query, body: Any = None) -> Result:
         """``GET /customers/{id}/past_usage``: closed periods, newest first, paged."""
         customer = self._customer(params)
         if not query.get("external_subscription_id"):

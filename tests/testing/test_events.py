@@ -70,6 +70,21 @@ async def test_timestamps_are_normalised_to_utc_iso(api: Api, sent: Any, expecte
     assert answer.body["event"]["timestamp"] == expected
 
 
+@pytest.mark.parametrize(("sent", "expected"), [(12, "12"), (0.5, "0.5"), ("1.25", "1.25")])
+async def test_precise_total_amount_cents_is_kept_as_text(
+    api: Api, sent: Any, expected: str
+) -> None:
+    answer = await api.post("/events", {"event": event(1, precise_total_amount_cents=sent)})
+    assert answer.body["event"]["precise_total_amount_cents"] == expected
+
+
+@pytest.mark.parametrize("sent", ["lots", "NaN", {"cents": 1}, True])
+async def test_unreadable_precise_total_amount_cents_is_422(api: Api, sent: Any) -> None:
+    answer = await api.post("/events", {"event": event(1, precise_total_amount_cents=sent)})
+    assert answer.status == 422
+    assert answer.body["error_details"] == {"precise_total_amount_cents": ["invalid_value"]}
+
+
 async def test_missing_timestamp_defaults_to_now(api: Api) -> None:
     stored = (await api.post("/events", {"event": event(1)})).body["event"]
     assert stored["timestamp"] == stored["created_at"]
