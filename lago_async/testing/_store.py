@@ -704,8 +704,8 @@ class Store:
         self._commit(event)
         return 200, {"event": event}
 
-    def create_batch(self, params: Params, query: Query, body: Any) -> Result:
-        """``POST /events/batch``: all events are stored, or none (422 with per-index details)."""
+    def _batch(self, body: Any) -> list[Any]:
+        """The ``events`` list of a batch body: 400 when absent, 422 when empty or too long."""
         raw_events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(raw_events, list):
             raise bad_request("param is missing or the value is empty: events")
@@ -713,6 +713,11 @@ class Store:
             raise unprocessable({"events": ["no_events"]})
         if len(raw_events) > self.batch_limit:
             raise unprocessable({"events": ["too_many_events"]})
+        return raw_events
+
+    def create_batch(self, params: Params, query: Query, body: Any) -> Result:
+        """``POST /events/batch``: all events are stored, or none (422 with per-index details)."""
+        raw_events = self._batch(body)
         now = now_iso()
         seen: set[tuple[str, str]] = set()
         prepared: list[JSONObject] = []
@@ -796,75 +801,18 @@ class Store:
         customer = self.customers[sub["external_customer_id"]]
         return code, sub, customer, event_units(properties), raw.get("transaction_id")
 
-    def estimate_fees(self, params: Params, query: Query, body: Any) -> Result:
-        """``POST /events/estimate_fees``: the pay-in-advance fee one event would create."""
-        code, sub, customer, units, tx = self._estimate_input(_root(body, "event"))
-        currency = customer["currency"] or self.currency
-        price = self.price(code)
-        amount, precise = amount_cents(units, price)
-        metric_id, charge_id = self._metric(code)
-        fee = {
-            "lago_id": None,
-            "lago_charge_id": charge_id,
-            "lago_charge_filter_id": None,
-            "lago_invoice_id": None,
-            "lago_true_up_fee_id": None,
-            "lago_true_up_parent_fee_id": None,
-            "lago_subscription_id": sub["lago_id"],
-            "lago_customer_id": customer["lago_id"],
-            "external_customer_id": customer["external_id"],
-            "external_subscription_id": sub["external_id"],
-            "amount_cents": amount,
-            "precise_amount": fmt_decimal(precise / _HUNDRED),
-            "precise_total_amount": fmt_decimal(precise / _HUNDRED),
-            "amount_currency": currency,
-            "taxes_amount_cents": 0,
-            "taxes_precise_amount": "0",
-            "taxes_rate": 0.0,
-            "units": fmt_decimal(units),
-            "total_aggregated_units": fmt_decimal(units),
-            "precise_unit_amount": fmt_decimal(Decimal(price) / _HUNDRED),
-            "total_amount_cents": amount,
-            "total_amount_currency": currency,
-            "events_count": 1,
-            "pay_in_advance": True,
-            "invoiceable": True,
-            "from_date": None,
-            "to_date": None,
-            "payment_status": "pending",
-            "created_at": None,
-            "succeeded_at": None,
-            "failed_at": None,
-            "refunded_at": None,
-            "event_transaction_id": _text(tx),
-            "precise_coupons_amount_cents": "0",
-            "sub_total_excluding_taxes_amount_cents": amount,
-            "sub_total_excluding_taxes_precise_amount_cents": fmt_decimal(precise),
-            "item": self._fee_item(code, metric_id),
-            "applied_taxes": [],
-        }
-        return 200, {"fees": [fee]}
+    def _fee(self, raw: Any, *, instant: bool) -> JSONObject:
+        """The fee one event would create, as a ``FeeObject``.
 
-    @staticmethod
-    def _fee_item(code: str, metric_id: str) -> JSONObject:
-        return {
-            "type": "charge",
-            "code": code,
-            "name": code,
-            "invoice_display_name": code,
-            "filter_invoice_display_name": None,
-            "filters": None,
-            "lago_item_id": metric_id,
-            "item_type": "BillableMetric",
-            "grouped_by": {},
-        }
-
-    def _instant_fee(self, raw: Any) -> JSONObject:
+        With ``instant``, as a ``FeeEstimateObject`` instead: precise amounts are numbers
+        rather than strings, and a missing transaction id is left out.
+        """
         code, sub, customer, units, tx = self._estimate_input(raw)
         currency = customer["currency"] or self.currency
         price = self.price(code)
         amount, precise = amount_cents(units, price)
         metric_id, charge_id = self._metric(code)
+        number: Callable[[Decimal], Any] = float if instant else fmt_decimal
         fee: JSONObject = {
             "lago_id": None,
             "lago_charge_id": charge_id,
@@ -877,14 +825,14 @@ class Store:
             "external_customer_id": customer["external_id"],
             "external_subscription_id": sub["external_id"],
             "amount_cents": amount,
-            "precise_amount": float(precise / _HUNDRED),
-            "precise_total_amount": float(precise / _HUNDRED),
+            "precise_amount": number(precise / _HUNDRED),
+            "precise_total_amount": number(precise / _HUNDRED),
             "amount_currency": currency,
             "taxes_amount_cents": 0,
-            "taxes_precise_amount": 0.0,
+            "taxes_precise_amount": number(_ZERO),
             "taxes_rate": 0.0,
             "units": fmt_decimal(units),
-            "precise_unit_amount": price / 100,
+            "precise_unit_amount": number(Decimal(price) / _HUNDRED),
             "precise_coupons_amount_cents": "0",
             "total_amount_cents": amount,
             "total_amount_currency": currency,
@@ -896,32 +844,48 @@ class Store:
             "succeeded_at": None,
             "failed_at": None,
             "refunded_at": None,
-            "amount_details": None,
-            "item": self._fee_item(code, metric_id),
+            "item": {
+                "type": "charge",
+                "code": code,
+                "name": code,
+                "invoice_display_name": code,
+                "filter_invoice_display_name": None,
+                "filters": None,
+                "lago_item_id": metric_id,
+                "item_type": "BillableMetric",
+                "grouped_by": {},
+            },
         }
         tx_text = _text(tx)
-        if tx_text is not None:
+        if instant:
+            fee["amount_details"] = None
+            if tx_text is not None:
+                fee["event_transaction_id"] = tx_text
+        else:
             fee["event_transaction_id"] = tx_text
+            fee["total_aggregated_units"] = fee["units"]
+            fee["from_date"] = fee["to_date"] = None
+            fee["sub_total_excluding_taxes_amount_cents"] = amount
+            fee["sub_total_excluding_taxes_precise_amount_cents"] = fmt_decimal(precise)
+            fee["applied_taxes"] = []
         return fee
+
+    def estimate_fees(self, params: Params, query: Query, body: Any) -> Result:
+        """``POST /events/estimate_fees``: the pay-in-advance fee one event would create."""
+        return 200, {"fees": [self._fee(_root(body, "event"), instant=False)]}
 
     def estimate_instant_fees(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/estimate_instant_fees``: the instant fee one event would create."""
-        return 200, {"fees": [self._instant_fee(_root(body, "event"))]}
+        return 200, {"fees": [self._fee(_root(body, "event"), instant=True)]}
 
     def batch_estimate_instant_fees(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/batch_estimate_instant_fees``: one instant fee per event."""
-        raw_events = body.get("events") if isinstance(body, dict) else None
-        if not isinstance(raw_events, list):
-            raise bad_request("param is missing or the value is empty: events")
-        if not raw_events:
-            raise unprocessable({"events": ["no_events"]})
-        if len(raw_events) > self.batch_limit:
-            raise unprocessable({"events": ["too_many_events"]})
+        raw_events = self._batch(body)
         fees: list[JSONObject] = []
         failures: JSONObject = {}
         for index, raw in enumerate(raw_events):
             try:
-                fees.append(self._instant_fee(raw))
+                fees.append(self._fee(raw, instant=True))
             except ApiError as exc:
                 if exc.status != 422:
                     raise
