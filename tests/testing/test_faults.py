@@ -32,6 +32,19 @@ async def statuses(fake: FakeLago, n: int, route: str = "/customers") -> list[in
     return out
 
 
+async def send_events(fake: FakeLago, n: int) -> list[int | None]:
+    """``n`` sequential ``POST /events`` of distinct events; ``None`` for a dropped connection."""
+    out: list[int | None] = []
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, fake.base_url, fake.api_key)
+        for k in range(n):
+            try:
+                out.append((await api.post("/events", {"event": event(k)})).status)
+            except aiohttp.ClientConnectionError:
+                out.append(None)
+    return out
+
+
 async def run_with(seed: int, configure: Callable[[Faults], Any]) -> list[int | None]:
     async with FakeLago(seed=seed) as fake:
         configure(fake.faults)
@@ -188,14 +201,9 @@ async def test_drop_cuts_the_connection_before_storing(api: Api, fake: FakeLago)
 
 async def test_drop_rate_loses_exactly_the_dropped_events(fake: FakeLago) -> None:
     rule = fake.faults.drop(rate=RATE, route="POST /events")
-    failed = 0
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, fake.base_url, fake.api_key)
-        for n in range(N):
-            try:
-                assert (await api.post("/events", {"event": event(n)})).status == 200
-            except aiohttp.ClientConnectionError:
-                failed += 1
+    seen = await send_events(fake, N)
+    failed = seen.count(None)
+    assert set(seen) == {200, None}
     assert failed == rule.fired == fake.faults.fired["drop"]
     assert LOW <= failed <= HIGH
     assert len(fake.events) == N - failed
@@ -219,14 +227,7 @@ async def test_store_then_drop_stores_but_does_not_answer(api: Api, fake: FakeLa
 
 async def test_store_then_drop_rate(fake: FakeLago) -> None:
     rule = fake.faults.store_then_drop(rate=RATE, route="POST /events")
-    failed = 0
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, fake.base_url, fake.api_key)
-        for n in range(N):
-            try:
-                await api.post("/events", {"event": event(n)})
-            except aiohttp.ClientConnectionError:
-                failed += 1
+    failed = (await send_events(fake, N)).count(None)
     assert failed == rule.fired
     assert LOW <= failed <= HIGH
     assert len(fake.events) == N  # every event was stored
