@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
+
+from .._convert import structure
+from .._validate import require_str
 
 if TYPE_CHECKING:
     from .._client import AsyncLago
@@ -11,11 +15,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncResource", "path_id"]
 
+T = TypeVar("T")
+
 
 def path_id(value: str, field: str) -> str:
     """A path identifier, checked and URL-encoded (``/`` included)."""
-    from .._validate import require_str
-
     return quote(require_str(value, field), safe="")
 
 
@@ -33,3 +37,21 @@ class AsyncResource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        key: str,
+        cls: type[T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> T:
+        """Send one request and structure the answer's ``key`` into ``cls``."""
+        data = await self._transport.request(
+            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        )
+        return structure(data[key], cls)

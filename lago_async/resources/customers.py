@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._convert import structure
 from .._errors import LagoValidationError
 from .._pagination import AsyncPager
 from .._validate import as_body, encode_json, require_str
@@ -112,14 +111,15 @@ class AsyncCustomers(AsyncResource):
             ),
         }
         body = as_body(customer, fields, field="customer", required=("external_id",))
-        data = await self._transport.request(
+        return await self._fetch(
             "POST",
             "/customers",
+            "customer",
+            Customer,
             body=encode_json({"customer": body}),
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer"], Customer)
 
     async def get(
         self,
@@ -130,13 +130,14 @@ class AsyncCustomers(AsyncResource):
         max_retries: int | None = None,
     ) -> Customer:
         """Fetch a customer by its ``external_id`` (``GET /customers/{external_id}``)."""
-        data = await self._transport.request(
+        return await self._fetch(
             "GET",
             f"/customers/{path_id(external_id, 'external_id')}",
+            "customer",
+            Customer,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer"], Customer)
 
     def list(
         self,
@@ -195,13 +196,14 @@ class AsyncCustomers(AsyncResource):
         max_retries: int | None = None,
     ) -> Customer:
         """Delete a customer (``DELETE /customers/{external_id}``) and return it."""
-        data = await self._transport.request(
+        return await self._fetch(
             "DELETE",
             f"/customers/{path_id(external_id, 'external_id')}",
+            "customer",
+            Customer,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer"], Customer)
 
     async def current_usage(
         self,
@@ -236,14 +238,15 @@ class AsyncCustomers(AsyncResource):
             "full_usage": full_usage,
             "filter_by_presentation": filter_by_presentation,
         }
-        data = await self._transport.request(
+        return await self._fetch(
             "GET",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/current_usage",
+            "customer_usage",
+            CustomerUsage,
             params=params,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer_usage"], CustomerUsage)
 
     async def projected_usage(
         self,
@@ -265,14 +268,15 @@ class AsyncCustomers(AsyncResource):
             ),
             "apply_taxes": apply_taxes,
         }
-        data = await self._transport.request(
+        return await self._fetch(
             "GET",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/projected_usage",
+            "customer_projected_usage",
+            CustomerProjectedUsage,
             params=params,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer_projected_usage"], CustomerProjectedUsage)
 
     def past_usage(
         self,
@@ -321,13 +325,14 @@ class AsyncCustomers(AsyncResource):
 
         ``POST /customers/{external_customer_id}/checkout_url``.
         """
-        data = await self._transport.request(
+        return await self._fetch(
             "POST",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/checkout_url",
+            "customer",
+            CustomerCheckoutUrl,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["customer"], CustomerCheckoutUrl)
 
     async def portal_url(
         self,
@@ -388,13 +393,14 @@ class AsyncCustomers(AsyncResource):
         """
         customer = path_id(external_customer_id, "external_customer_id")
         coupon = path_id(applied_coupon_id, "applied_coupon_id")
-        data = await self._transport.request(
+        return await self._fetch(
             "DELETE",
             f"/customers/{customer}/applied_coupons/{coupon}",
+            "applied_coupon",
+            AppliedCoupon,
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["applied_coupon"], AppliedCoupon)
 
 
 def _listed(value: Sequence[Any] | None, field: str) -> list[Any] | None:

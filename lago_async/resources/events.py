@@ -158,8 +158,9 @@ class AsyncEvents(AsyncResource):
     ) -> Event:
         """Fetch one event by its ``transaction_id`` (``GET /events/{transaction_id}``)."""
         path = f"/events/{path_id(transaction_id, 'transaction_id')}"
-        data = await self._transport.request("GET", path, timeout=timeout, max_retries=max_retries)
-        return structure(data["event"], Event)
+        return await self._fetch(
+            "GET", path, "event", Event, timeout=timeout, max_retries=max_retries
+        )
 
     def list(
         self,
@@ -210,14 +211,15 @@ class AsyncEvents(AsyncResource):
         ``POST /events/estimate_fees``; nothing is stored.
         """
         body = _estimate_body(code, external_subscription_id, properties, None, "event")
-        data = await self._transport.request(
+        return await self._fetch(
             "POST",
             "/events/estimate_fees",
+            "fees",
+            list[Fee],
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["fees"], list[Fee])
 
     async def estimate_instant_fees(
         self,
@@ -231,14 +233,15 @@ class AsyncEvents(AsyncResource):
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for one event (``POST /events/estimate_instant_fees``)."""
         body = _estimate_body(code, external_subscription_id, properties, transaction_id, "event")
-        data = await self._transport.request(
+        return await self._fetch(
             "POST",
             "/events/estimate_instant_fees",
+            "fees",
+            list[FeeEstimate],
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["fees"], list[FeeEstimate])
 
     async def batch_estimate_instant_fees(
         self,
@@ -272,14 +275,15 @@ class AsyncEvents(AsyncResource):
                     )
                 }
             )
-        data = await self._transport.request(
+        return await self._fetch(
             "POST",
             "/events/batch_estimate_instant_fees",
+            "fees",
+            list[FeeEstimate],
             body=encode_json({"events": items}),
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure(data["fees"], list[FeeEstimate])
 
     def ingestor(
         self,
