@@ -1,13 +1,13 @@
 """Run every benchmark, each client in its own process, and write the report.
 
     python -m benchmarks            # full run (a few minutes), rewrites docs/benchmarks.md
-    python -m benchmarks --quick    # about a minute; prints the tables, writes nothing
+    python -m benchmarks --quick    # well under a minute; prints the tables, writes nothing
     python -m benchmarks --only ingest,calls --no-write
 
 One server process (:mod:`benchmarks.sink`) answers every client. On a machine with two or
 more CPUs the server is pinned to the last one and the clients to the first, so that neither
 steals the other's core; ``--no-pin`` leaves scheduling to the kernel. Each measurement is
-repeated (``--repeat``, 3 by default, 1 with ``--quick``), rounds interleaved so that a slow
+repeated (``--repeat``, 5 by default, 1 with ``--quick``), rounds interleaved so that a slow
 patch of the machine hits every client alike, and the median is reported.
 """
 
@@ -146,15 +146,15 @@ def _counts(quick: bool) -> dict[str, int]:
             "ingestor_memory": 100_000,
         }
     return {
-        "async_ingestor": 500_000,
-        "sync_ingestor": 300_000,
-        "raw_batches": 500_000,
-        "official_batch": 20_000,
-        "official_create": 300,
-        "async_create_concurrent": 20_000,
-        "raw_create_concurrent": 20_000,
-        "async_create_sequential": 5_000,
-        "sync_create_sequential": 5_000,
+        "async_ingestor": 1_000_000,
+        "sync_ingestor": 500_000,
+        "raw_batches": 1_000_000,
+        "official_batch": 30_000,
+        "official_create": 500,
+        "async_create_concurrent": 30_000,
+        "raw_create_concurrent": 30_000,
+        "async_create_sequential": 10_000,
+        "sync_create_sequential": 10_000,
         "ingestor_memory": 1_000_000,
     }
 
@@ -286,7 +286,7 @@ def environment(pinned: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
-    parser.add_argument("--repeat", type=int, help="rounds per measurement (3; quick: 1)")
+    parser.add_argument("--repeat", type=int, help="rounds per measurement (5; quick: 1)")
     parser.add_argument("--only", help=f"comma-separated groups to run, among {', '.join(GROUPS)}")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     write = parser.add_mutually_exclusive_group()
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = groups - set(GROUPS)
     if unknown:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = args.repeat or (1 if args.quick else 5)
     counts = _counts(args.quick)
     runner = Runner(pin=not args.no_pin, verbose=True)
     started = time.perf_counter()
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "startup" in groups:
             print("import time and first answer", flush=True)
-            samples = 3 if args.quick else 11
+            samples = 3 if args.quick else 21
             results["startup"] = _bench_startup(runner, url, samples, sync_problem is None)
         if "memory" in groups:
             print("memory per queued event", flush=True)
