@@ -3,6 +3,8 @@
     python -m benchmarks            # full run (a few minutes), rewrites docs/benchmarks.md
     python -m benchmarks --quick    # well under a minute; prints the tables, writes nothing
     python -m benchmarks --only ingest,calls --no-write
+    python -m benchmarks --json results.json   # keep the raw figures too
+    python -m benchmarks --render results.json # rewrite the docs from them
 
 One server process (:mod:`benchmarks.sink`) answers every client. On a machine with two or
 more CPUs the server is pinned to the last one and the clients to the first, so that neither
@@ -295,7 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, default=None, help="also save the raw results to this file"
     )
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="only rewrite the docs from saved results"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        report.write_docs(saved, report.render_markdown(saved), ROOT)
+        print(f"wrote {report.DOC.relative_to(ROOT)} and {report.CHART.relative_to(ROOT)}")
+        return 0
     groups = set(GROUPS if not args.only else args.only.split(","))
     unknown = groups - set(GROUPS)
     if unknown:
