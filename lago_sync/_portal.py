@@ -119,12 +119,15 @@ class _Call(Generic[T]):
         lock.acquire()
         self.lock = lock
 
-    async def drive(self) -> None:
+    async def drive(self, live: _Live) -> None:
         """Run in the loop as a task: await the call, keep its outcome, release the caller."""
         self.task = asyncio.current_task()
         awaitable, self.awaitable = self.awaitable, None
         try:
             assert awaitable is not None
+            if live.state is not _RUNNING:  # queued just as the portal began to stop
+                _discard(awaitable)
+                raise live._unusable()
             self.result: T = await awaitable
         except BaseException as exc:  # handed to the caller, cancellation included
             self.error = exc
@@ -174,7 +177,7 @@ class _Live:
         call = _Call(awaitable)
         calls = self._calls
         calls.add(call)
-        driver = call.drive()
+        driver = call.drive(self)
         try:
             try:
                 self._call_soon_threadsafe(self._create_task, driver)
@@ -257,9 +260,7 @@ class _Live:
             self.loop.create_task(self._stop_in_loop())
             return
         try:
-            self.portal.call(self.client.aclose)
-        except Exception:
-            log.warning("lago_sync: closing the client's session failed", exc_info=True)
+            self.portal.call(self._shutdown)
         finally:
             try:
                 self._cm.__exit__(None, None, None)  # stops the portal, joins the thread
@@ -269,12 +270,33 @@ class _Live:
 
     async def _stop_in_loop(self) -> None:
         try:
-            await self.client.aclose()
-        except Exception:
-            log.warning("lago_sync: closing the client's session failed", exc_info=True)
+            await self._shutdown()
         finally:
             self.state = _STOPPED
             await self.portal.stop()
+
+    async def _shutdown(self) -> None:
+        """In the loop: end the calls still running, then close the client's session.
+
+        In that order, so that no call still under way opens a new session after the close.
+        New calls are refused already (the state is no longer running).
+        """
+        current = asyncio.current_task()
+        for _ in range(10):
+            tasks = {
+                call.task
+                for call in list(self._calls)
+                if call.task is not None and call.task is not current and not call.task.done()
+            }
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=1)
+        try:
+            await self.client.aclose()
+        except Exception:
+            log.warning("lago_sync: closing the client's session failed", exc_info=True)
 
     def _release_stranded(self) -> None:
         """Wake callers whose call was queued on the loop as it stopped and never started."""

@@ -49,6 +49,7 @@ import ast
 import builtins
 import difflib
 import importlib
+import importlib.util
 import inspect
 import re
 import shutil
@@ -410,7 +411,6 @@ class Member:
     node: ast.AST | None = None
     annotation: ast.expr | None = None
     doc: ast.Constant | None = None
-    init: ast.FunctionDef | None = None  # for attributes: the __init__ that sets them
 
 
 def class_members(cls: type) -> list[Member]:
@@ -479,7 +479,7 @@ def _instance_attributes(
     for index, item in enumerate(body):
         following = body[index + 1] if index + 1 < len(body) else None
         if isinstance(item, ast.AnnAssign):
-            targets = [item.target]
+            targets: list[ast.expr] = [item.target]
             annotation: ast.expr | None = item.annotation
         elif isinstance(item, ast.Assign):
             targets = item.targets
@@ -501,7 +501,6 @@ def _instance_attributes(
             seen.add(name)
             member = Member(name, "attribute", info, klass, item, annotation)
             member.doc = _attribute_doc(following)
-            member.init = init
             if annotation is None:
                 WARNINGS.setdefault(
                     f"{cls.__name__}.{name} is set in __init__ without an annotation (and not "
@@ -562,7 +561,6 @@ class Writer:
         self.bases = bases
         self.imports = Imports()
         self.typevars: dict[str, str] = {}
-        self.local_classes = {p.sync_name for p in plan.classes.values() if p.sync_module == module}
 
     # -- names and expressions --
 
@@ -669,18 +667,16 @@ class Writer:
     def sync_text(self, text: str) -> str:
         """A docstring of the async code, told in blocking terms."""
         for plan in sorted(self.plan.classes.values(), key=lambda p: -len(p.cls.__name__)):
-            old_path = f"{plan.cls.__module__}.{plan.cls.__name__}"
-            new_path = f"{plan.sync_module}.{plan.sync_name}"
-            public = importlib.import_module(ASYNC_PACKAGE)
-            text = text.replace(old_path, new_path)
-            if getattr(public, plan.cls.__name__, None) is plan.cls:
-                text = text.replace(
-                    f"{ASYNC_PACKAGE}.{plan.cls.__name__}", f"{SYNC_PACKAGE}.{plan.sync_name}"
-                )
-            text = text.replace(
-                f"{ASYNC_PACKAGE}.resources.{plan.cls.__name__}",
-                f"{SYNC_PACKAGE}.resources.{plan.sync_name}",
-            )
+            # Dotted references, through any module that exports the class.
+            module = plan.cls.__module__
+            while module:
+                exported = getattr(importlib.import_module(module), plan.cls.__name__, None)
+                if exported is plan.cls:
+                    text = text.replace(
+                        f"{module}.{plan.cls.__name__}",
+                        f"{sync_module_of(module)}.{plan.sync_name}",
+                    )
+                module = module.rpartition(".")[0]
             if plan.cls.__name__ != plan.sync_name:
                 text = re.sub(rf"\b{plan.cls.__name__}\b", plan.sync_name, text)
         text = _drop_await(text)
@@ -854,8 +850,6 @@ class Writer:
         signature = self.signature(info, node)
         doc = self.doc(info, docstring_node(node.body), "        ").rstrip("\n")
         returns = self.returns(info, node)
-        if member.name in ("__aiter__", "__anext__"):
-            returns = returns  # AsyncIterator -> Iterator by name mapping
         forward = self.forward(node)
         result_plan = (
             self.plan.lookup(info, _head(node.returns)) if node.returns is not None else None
@@ -1131,14 +1125,12 @@ def _path_of(sync_module: str) -> str:
 
 
 def ruff_command() -> list[str]:
-    try:
-        import ruff  # noqa: F401
-    except ImportError:
-        exe = shutil.which("ruff")
-        if exe is None:
-            raise GenerationError("ruff is needed to format the output: pip install ruff") from None
-        return [exe]
-    return [sys.executable, "-m", "ruff"]
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]  # the ruff of this environment
+    exe = shutil.which("ruff")
+    if exe is None:
+        raise GenerationError("ruff is needed to format the output: pip install ruff")
+    return [exe]
 
 
 def format_source(path: str, text: str) -> str:

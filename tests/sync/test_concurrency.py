@@ -212,3 +212,57 @@ def test_the_error_is_a_lago_error() -> None:
     assert issubclass(SyncInAsyncContextError, LagoError)
     assert issubclass(SyncInAsyncContextError, RuntimeError)
     assert not issubclass(SyncInAsyncContextError, LagoValidationError)
+
+
+def test_closing_while_threads_call_never_hangs(fake: FakeLago) -> None:
+    before = set(threading.enumerate())
+    lago = Lago(api_key=fake.api_key, base_url=fake.base_url)
+    lago.customers.get("acme")
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                lago.customers.get("acme")
+                outcomes.append("ok")
+            except LagoError as exc:  # cancelled or refused by the closing portal
+                outcomes.append(type(exc).__name__)
+
+    def scenario() -> None:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)
+        lago.close()  # under load
+        time.sleep(0.1)  # the workers go on: a closed client opens again on its next call
+        stop.set()
+        for thread in threads:
+            thread.join()
+        lago.close()
+
+    _within(30, scenario)
+    assert "ok" in outcomes
+    assert set(outcomes) <= {"ok", "LagoError", "APIConnectionError"}
+    assert set(threading.enumerate()) == before
+
+
+def test_closing_from_inside_the_portal_loop_stops_it_in_the_background(
+    fake: FakeLago,
+) -> None:
+    before = set(threading.enumerate())
+    lago = Lago(api_key=fake.api_key, base_url=fake.base_url)
+    lago.customers.get("acme")
+    assert lago._b is not None
+    live = lago._b.live
+
+    async def close_inside() -> None:
+        lago.close()  # cannot wait for its own thread: it stops once this returns
+
+    _within(5, lambda: live.run(close_inside()))
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(threading.enumerate()) == before
+    assert lago.customers.get("acme").external_id == "acme"  # a new portal
+    lago.close()
