@@ -171,6 +171,7 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": len(runs),
         "cpu_us": statistics.median(cpu_us),
         "wall_us": statistics.median(wall_us),
+        "wall_us_best": min(wall_us),
         "per_s": statistics.median(rate),
         "raw": runs,
     }
