@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHART", "DOC", "TARGETS", "render_markdown", "targets", "write_docs"]
+__all__ = ["CHART", "DATA", "DOC", "TARGETS", "render_markdown", "targets", "write_docs"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
+DATA = ROOT / "docs" / "assets" / "benchmarks.json"
 START = "<!-- benchmarks:start -->"
 END = "<!-- benchmarks:end -->"
 
@@ -81,6 +83,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:,.1f} h"
 
 
+def _ratio(value: float) -> str:
+    """A ratio judged against a target: three decimals, so that 1.252x never reads 1.25x."""
+    if value < 10:
+        return f"{value:.3f}x"
+    return f"{value:,.1f}x" if value < 100 else f"{value:,.0f}x"
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**missed**")
 
@@ -97,7 +106,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         ratio = s["async_ingestor"]["cpu_us"] / s["raw_batches"]["cpu_us"]
         text = (
             f"{s['async_ingestor']['cpu_us']:.2f} vs {s['raw_batches']['cpu_us']:.2f} "
-            f"µs/event: {_x(ratio)}"
+            f"µs/event: {_ratio(ratio)}"
         )
         out.append((TARGETS["ingest_cpu"], text, ratio <= 1.3))
     else:
@@ -109,7 +118,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         if have("async_ingestor", other):
             ratio = s["async_ingestor"]["per_s"] / s[other]["per_s"]
             ours, theirs = s["async_ingestor"]["per_s"], s[other]["per_s"]
-            text = f"{_n(ours)} vs {_n(theirs)} events/s: {_x(ratio)}"
+            text = f"{_n(ours)} vs {_n(theirs)} events/s: {_ratio(ratio)}"
             out.append((TARGETS[key], text, ratio >= goal))
         else:
             out.append((TARGETS[key], "not measured", None))
@@ -117,7 +126,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         ratio = s["sync_ingestor"]["cpu_us"] / s["async_ingestor"]["cpu_us"]
         text = (
             f"{s['sync_ingestor']['cpu_us']:.2f} vs {s['async_ingestor']['cpu_us']:.2f} "
-            f"µs/event: {_x(ratio)}"
+            f"µs/event: {_ratio(ratio)}"
         )
         out.append((TARGETS["sync_ingest_cpu"], text, ratio <= 1.5))
     else:
@@ -126,7 +135,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         ratio = s["async_create_concurrent"]["cpu_us"] / s["raw_create_concurrent"]["cpu_us"]
         text = (
             f"{s['async_create_concurrent']['cpu_us']:.1f} vs "
-            f"{s['raw_create_concurrent']['cpu_us']:.1f} µs/call: {_x(ratio)}"
+            f"{s['raw_create_concurrent']['cpu_us']:.1f} µs/call: {_ratio(ratio)}"
         )
         out.append((TARGETS["create_cpu"], text, ratio <= 1.25))
     else:
@@ -387,7 +396,11 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
 
 def write_docs(results: dict[str, Any], markdown: str, root: Path = ROOT) -> None:
-    """Replace the generated section of docs/benchmarks.md and redraw the chart."""
+    """Replace the generated section of docs/benchmarks.md, redraw the chart, save the data.
+
+    The raw results go to docs/assets/benchmarks.json, from which ``python -m benchmarks
+    --render docs/assets/benchmarks.json`` rebuilds the page and the chart.
+    """
     doc = root / DOC.relative_to(ROOT)
     text = doc.read_text(encoding="utf-8")
     head, start, rest = text.partition(START)
@@ -396,3 +409,5 @@ def write_docs(results: dict[str, Any], markdown: str, root: Path = ROOT) -> Non
         raise RuntimeError(f"{doc} lacks the {START} ... {END} markers")
     doc.write_text(f"{head}{START}\n{markdown.rstrip()}\n{END}{tail}", encoding="utf-8")
     chart(results, root / CHART.relative_to(ROOT))
+    data = root / DATA.relative_to(ROOT)
+    data.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
