@@ -266,3 +266,14 @@ def test_closing_from_inside_the_portal_loop_stops_it_in_the_background(
     assert set(threading.enumerate()) == before
     assert lago.customers.get("acme").external_id == "acme"  # a new portal
     lago.close()
+
+
+def test_async_code_may_call_it_through_a_worker_thread(fake: FakeLago) -> None:
+    with Lago(api_key=fake.api_key, base_url=fake.base_url) as lago:
+
+        async def handler() -> str:
+            customer = await asyncio.to_thread(lago.customers.get, "acme")
+            return customer.external_id
+
+        result, _ = _within(10, lambda: asyncio.run(handler()))
+    assert result == "acme"
