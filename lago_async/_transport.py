@@ -251,6 +251,7 @@ class Transport:
         body: bytes | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        decode: bool = True,
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` for an empty body).
 
@@ -258,8 +259,9 @@ class Transport:
         orjson (``body`` may carry bytes encoded beforehand). Connection errors, timeouts, 408,
         429 and 5xx are retried up to ``max_retries`` times with jittered exponential backoff,
         obeying ``Retry-After``/``X-RateLimit-Reset`` up to ``max_retry_delay``; other errors
-        raise at once. Raises a subclass of :class:`~lago_async.APIError` or
-        :class:`~lago_async.APIConnectionError`.
+        raise at once. With ``decode=False`` a successful body is not parsed (``None`` is
+        returned), for callers that only need the status. Raises a subclass of
+        :class:`~lago_async.APIError` or :class:`~lago_async.APIConnectionError`.
         """
         if body is None and json is not None:
             body = dumps(json)
@@ -282,7 +284,7 @@ class Transport:
                     raw = await response.read()
                     status = response.status
                     if status < 400:
-                        return loads(raw) if raw else None
+                        return loads(raw) if raw and decode else None
                     error = error_for_status(
                         status,
                         _decode_error_body(raw),

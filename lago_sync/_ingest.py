@@ -86,10 +86,7 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
         self._obj.send_threadsafe(event)
 
     def send_nowait(self, event: EventInput | Mapping[str, Any]) -> None:
-        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room.
-
-        Must be called from the ingestor's event loop.
-        """
+        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room."""
         self._live.call(lambda: self._obj.send_nowait(event))
 
     def send_threadsafe(
@@ -105,7 +102,7 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
         self._obj.send_threadsafe(event, timeout)
 
     @property
-    def batch_size(self) -> Any:
+    def batch_size(self) -> int:
         """As :attr:`lago_async.EventIngestor.batch_size`."""
         return self._obj.batch_size
 

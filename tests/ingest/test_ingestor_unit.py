@@ -165,3 +165,36 @@ def test_options_are_checked(lago: AsyncLago) -> None:
         lago.events.ingestor(batch_size=101)
     with pytest.raises(LagoValidationError, match="max_queue"):
         lago.events.ingestor(batch_size=50, max_queue=10)
+
+
+def test_packer_takes_extends_and_splits() -> None:
+    from lago_async._ingest import _Packer
+
+    items = [orjson.dumps(event(n)) for n in range(7)]
+    packer = _Packer.of(items[:4])
+    other = _Packer.of(items[4:])
+    packer.extend(other)
+    assert (len(packer), len(other)) == (7, 0)
+    assert packer.items() == items
+    head = packer.take(3)
+    assert head.items() == items[:3]
+    assert packer.items() == items[3:]
+    assert orjson.loads(packer.body()) == {"events": [event(n) for n in range(3, 7)]}
+    rest = packer.take(10)
+    assert (len(rest), len(packer)) == (4, 0)
+    assert packer.items() == [] and packer.body() == b'{"events":[]}'
+
+
+def test_fast_path_and_full_path_encode_alike() -> None:
+    from decimal import Decimal
+
+    from lago_async._validate import encode_event
+
+    plain = event(1, timestamp=1700000000)
+    assert orjson.loads(encode_event(plain)) == plain
+    converted = event(2, properties={"amount": Decimal("1.50")}, timestamp=1.5)
+    assert orjson.loads(encode_event(converted)) == {
+        **event(2),
+        "properties": {"amount": "1.50"},
+        "timestamp": "1.5",
+    }
