@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import warnings
 from array import array
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["EventIngestor", "FailedEvent", "IngestQueueFull", "IngestStats", "RejectedEvent"]
 
 log = logging.getLogger("lago_async.ingest")
+
+EXIT_FLUSH_TIMEOUT = 10.0
+"""Seconds an ingestor left open is flushed for when its client closes (or at exit)."""
 
 _DUPLICATE = {"transaction_id": ["value_already_exist"]}
 _BATCH_OPEN = b'{"events":['
@@ -236,6 +240,7 @@ class EventIngestor:
             loop = self._loop = asyncio.get_running_loop()
             self._slots = asyncio.Semaphore(self.max_in_flight)
             self._room = asyncio.Event()
+            self._transport._holder.ingestors.add(self)
         return loop
 
     async def __aenter__(self) -> EventIngestor:
@@ -274,6 +279,25 @@ class EventIngestor:
             for task in tasks:
                 task.cancel()  # each batch reports its unconfirmed events as failed
             await asyncio.gather(*tasks, return_exceptions=True)
+        # Not in a `finally`: an interrupted close leaves the ingestor for the client's close.
+        self._transport._holder.ingestors.discard(self)
+
+    async def _close_unclosed(self) -> None:
+        """Close an ingestor left open when its client closes (or the program exits).
+
+        Flushes for at most ``close_timeout`` (default :data:`EXIT_FLUSH_TIMEOUT`) and warns
+        with the number of events not delivered.
+        """
+        timeout = self.close_timeout if self.close_timeout is not None else EXIT_FLUSH_TIMEOUT
+        await self.aclose(timeout)
+        stats = self.stats
+        message = (
+            f"an event ingestor was not closed before its client: flushed it for up to "
+            f"{timeout}s; {stats.failed} of {stats.accepted} events not delivered"
+            + (" (listed in its .failed)" if stats.failed else "")
+        )
+        log.warning("lago ingestor: %s", message)
+        warnings.warn(message, ResourceWarning, stacklevel=2)
 
     async def flush(self) -> None:
         """Send everything accepted so far and wait until all of it is settled."""

@@ -133,6 +133,8 @@ class _SessionHolder:
         self.session = session
         self.owned = session is None
         self.connection_limit = connection_limit
+        self.ingestors: set[Any] = set()
+        """Event ingestors started and not closed, flushed when the pool is closed."""
 
     def get(self) -> aiohttp.ClientSession:
         session = self.session
@@ -148,6 +150,9 @@ class _SessionHolder:
         return session
 
     async def close(self) -> None:
+        # Ingestors still open deliver what they hold (within a bound) before the pool goes.
+        for ingestor in list(self.ingestors):
+            await ingestor._close_unclosed()
         session, self.session = self.session, None
         if session is not None and self.owned and not session.closed:
             await session.close()
