@@ -129,8 +129,19 @@ def _scalar(value: Any) -> str:
 class _SessionHolder:
     """Owns (or borrows) the aiohttp session shared by a client and its ``with_options`` copies."""
 
-    def __init__(self, session: aiohttp.ClientSession | None, connection_limit: int) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        connection_limit: int,
+        headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout,
+    ) -> None:
         self.session = session
+        # A session we create carries the creating client's headers and timeout, so requests
+        # with those (nearly all) need not send them along: aiohttp then merges less.
+        self.headers = headers
+        self.timeout = timeout
+        self.timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self.owned = session is None
         self.connection_limit = connection_limit
         self.ingestors: set[Any] = set()
@@ -145,7 +156,12 @@ class _SessionHolder:
             connector = aiohttp.TCPConnector(
                 limit=self.connection_limit, ttl_dns_cache=300, enable_cleanup_closed=False
             )
-            session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+            session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self.headers,
+                timeout=self.timeout,
+                skip_auto_headers=("User-Agent",),
+            )
             self.session = session
         return session
 
@@ -166,7 +182,6 @@ class Transport:
         "_base_url",
         "_headers",
         "_holder",
-        "_timeouts",
         "max_retries",
         "max_retry_delay",
         "timeout",
@@ -190,7 +205,6 @@ class Transport:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_delay = max_retry_delay
-        self._holder = _holder or _SessionHolder(session, connection_limit)
         headers = {
             "Authorization": f"Bearer {api_key}",
             "User-Agent": USER_AGENT,
@@ -199,7 +213,10 @@ class Transport:
         }
         headers.update(default_headers or {})
         self._headers = headers
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        if _holder is None:
+            _holder = _SessionHolder(session, connection_limit, headers, _new_timeout(timeout))
+            _holder.timeouts[timeout] = _holder.timeout
+        self._holder = _holder
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"
@@ -226,7 +243,7 @@ class Transport:
             max_retry_delay=self.max_retry_delay if max_retry_delay is None else max_retry_delay,
             _holder=self._holder,
         )
-        new._headers = {**self._headers, **(default_headers or {})}
+        new._headers = {**self._headers, **default_headers} if default_headers else self._headers
         return new
 
     def session(self) -> aiohttp.ClientSession:
@@ -238,12 +255,10 @@ class Transport:
         await self._holder.close()
 
     def _client_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        cached = self._timeouts.get(seconds)
+        timeouts = self._holder.timeouts
+        cached = timeouts.get(seconds)
         if cached is None:
-            cached = aiohttp.ClientTimeout(
-                total=seconds, sock_connect=min(seconds, DEFAULT_CONNECT_TIMEOUT)
-            )
-            self._timeouts[seconds] = cached
+            cached = timeouts[seconds] = _new_timeout(seconds)
         return cached
 
     async def request(
@@ -274,18 +289,26 @@ class Transport:
         query = _encode_params(params)
         client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
         retries = self.max_retries if max_retries is None else max_retries
-        session = self._holder.get()
+        holder = self._holder
+        session = holder.get()
+        defaults = (
+            holder.owned and self._headers is holder.headers and client_timeout is holder.timeout
+        )
         attempt = 0
         while True:
             try:
-                async with session.request(
-                    method,
-                    url,
-                    params=query,
-                    data=body,
-                    headers=self._headers,
-                    timeout=client_timeout,
-                ) as response:
+                if defaults:
+                    sending = session.request(method, url, params=query, data=body)
+                else:
+                    sending = session.request(
+                        method,
+                        url,
+                        params=query,
+                        data=body,
+                        headers=self._headers,
+                        timeout=client_timeout,
+                    )
+                async with sending as response:
                     raw = await response.read()
                     status = response.status
                     if status < 400:
@@ -326,6 +349,10 @@ class Transport:
                 log.info("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
             attempt += 1
             await _sleep(delay)
+
+
+def _new_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
 
 
 def _decode_error_body(raw: bytes) -> Any:

@@ -278,4 +278,43 @@ async def test_per_call_timeout_is_passed_to_aiohttp(lago: AsyncLago, mocked: ai
     await lago.customers.get("acme", timeout=1.5)
     await lago.customers.get("acme")
     calls = [c for reqs in mocked.requests.values() for c in reqs]
-    assert [c.kwargs["timeout"].total for c in calls] == [1.5, 60.0]
+    assert calls[0].kwargs["timeout"].total == 1.5
+    # The default rides on the session the client created, not on each request.
+    assert "timeout" not in calls[1].kwargs
+    assert lago._transport.session().timeout.total == 60.0
+
+
+async def test_headers_reach_a_real_server() -> None:
+    from aiohttp import web
+
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response(CUSTOMER)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/customers/acme", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1"
+        async with AsyncLago(api_key=API_KEY, base_url=url) as lago:
+            await lago.customers.get("acme")
+            await lago.with_options(default_headers={"X-Extra": "1"}, timeout=5).customers.get(
+                "acme"
+            )
+        async with aiohttp.ClientSession() as session:
+            async with AsyncLago(api_key=API_KEY, base_url=url, session=session) as lago:
+                await lago.customers.get("acme")
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 3
+    for headers in seen:
+        assert headers["Authorization"] == f"Bearer {API_KEY}"
+        assert headers["User-Agent"].startswith("lago-async-python/")
+    assert seen[1]["X-Extra"] == "1"
+    assert "X-Extra" not in seen[0]
