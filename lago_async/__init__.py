@@ -9,6 +9,9 @@
 The blocking twin of every name lives in :mod:`lago_sync`.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._client import DEFAULT_BATCH_LIMIT, AsyncLago
 from ._errors import (
     APIConnectionError,
@@ -25,18 +28,20 @@ from ._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from ._ingest import (
-    EventIngestor,
-    FailedEvent,
-    IngestorClosed,
-    IngestQueueFull,
-    IngestStats,
-    RejectedEvent,
-)
 from ._pagination import AsyncPager, Page
 from ._version import __version__
-from .types import *  # noqa: F403
 from .types import __all__ as _types_all
+
+if TYPE_CHECKING:
+    from ._ingest import (
+        EventIngestor,
+        FailedEvent,
+        IngestorClosed,
+        IngestQueueFull,
+        IngestStats,
+        RejectedEvent,
+    )
+    from .types import *  # noqa: F403
 
 __all__ = [
     "DEFAULT_BATCH_LIMIT",
@@ -65,3 +70,27 @@ __all__ = [
     "__version__",
     *_types_all,
 ]
+
+_INGEST_NAMES = frozenset(
+    {
+        "EventIngestor",
+        "FailedEvent",
+        "IngestQueueFull",
+        "IngestStats",
+        "IngestorClosed",
+        "RejectedEvent",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # Models and the ingestor load on first use, which keeps `import lago_async` cheap.
+    if name in _INGEST_NAMES:
+        module = importlib.import_module("._ingest", __name__)
+    elif name in _types_all:
+        module = importlib.import_module(".types", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

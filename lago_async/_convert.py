@@ -21,7 +21,7 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_unstructure_fn
 
-__all__ = ["converter", "dumps", "loads", "structure", "unstructure"]
+__all__ = ["converter", "dumps", "loads", "structure", "unix_timestamp", "unstructure"]
 
 T = TypeVar("T")
 
@@ -88,6 +88,28 @@ def _unstructure_without_none(cls: type[Any]) -> Any:
 
 
 converter.register_unstructure_hook_factory(attrs.has, _unstructure_without_none)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def unix_timestamp(
+    value: int | float | str | _dt.datetime | None,
+) -> int | float | str | None:
+    """Turn a ``datetime`` into unix epoch seconds (naive means UTC); pass anything else on.
+
+    Whole seconds give an int; fractional ones a decimal string such as ``"1651240791.123"``.
+    """
+    if not isinstance(value, _dt.datetime):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    delta = value - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    if delta.microseconds == 0:
+        return seconds
+    # Exact decimal arithmetic, sent as a string (the API takes an integer or a string).
+    return f"{seconds}.{delta.microseconds:06d}".rstrip("0")
 
 
 def structure(data: Any, cls: type[T]) -> T:

@@ -7,9 +7,9 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from . import types as _models
 from ._convert import structure
 from ._errors import LagoError
-from .types import PaginationMeta
 
 __all__ = ["AsyncPager", "Page"]
 
@@ -21,7 +21,7 @@ class Page(Generic[T]):
     """One page of a list: its items and the server's pagination ``meta``."""
 
     items: list[T]
-    meta: PaginationMeta
+    meta: _models.PaginationMeta
 
 
 class AsyncPager(Generic[T]):
@@ -60,7 +60,9 @@ class AsyncPager(Generic[T]):
             seen.add(number)
             data = await self._fetch(number)
             items: list[T] = structure(data.get(self._key) or [], self._list_type)
-            meta = structure(data.get("meta") or _single_page_meta(len(items)), PaginationMeta)
+            meta = structure(
+                data.get("meta") or _single_page_meta(len(items)), _models.PaginationMeta
+            )
             yield Page(items=items, meta=meta)
             following = meta.next_page
             if following is None or not items:

@@ -11,8 +11,8 @@ import attrs
 import orjson
 
 from ._convert import dumps, unstructure
+from ._convert import unix_timestamp as _unix_timestamp
 from ._errors import LagoValidationError
-from .types.events import _to_unix_timestamp
 
 __all__ = [
     "EVENT_REQUIRED",
@@ -96,7 +96,7 @@ def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
     timestamp = body.get("timestamp")
     if timestamp is not None and type(timestamp) is not int:
         if isinstance(timestamp, _dt.datetime):
-            body = {**body, "timestamp": _to_unix_timestamp(timestamp)}
+            body = {**body, "timestamp": _unix_timestamp(timestamp)}
         elif type(timestamp) is float:
             body = {**body, "timestamp": repr(timestamp)}
         elif isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, str)):

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import types as _models
 from .._errors import LagoValidationError
 from .._pagination import AsyncPager
 from .._validate import as_body, encode_json, require_str
-from ..types import (
-    Address,
-    AppliedCoupon,
-    Customer,
-    CustomerBillingConfiguration,
-    CustomerCheckoutUrl,
-    CustomerInput,
-    CustomerProjectedUsage,
-    CustomerUsage,
-)
 from ._base import AsyncResource, path_id
+
+if TYPE_CHECKING:
+    from ..types import (
+        Address,
+        AppliedCoupon,
+        Customer,
+        CustomerBillingConfiguration,
+        CustomerCheckoutUrl,
+        CustomerInput,
+        CustomerProjectedUsage,
+        CustomerUsage,
+    )
 
 __all__ = ["AsyncCustomers"]
 
@@ -115,7 +118,7 @@ class AsyncCustomers(AsyncResource):
             "POST",
             "/customers",
             "customer",
-            Customer,
+            _models.Customer,
             body=encode_json({"customer": body}),
             timeout=timeout,
             max_retries=max_retries,
@@ -134,7 +137,7 @@ class AsyncCustomers(AsyncResource):
             "GET",
             f"/customers/{path_id(external_id, 'external_id')}",
             "customer",
-            Customer,
+            _models.Customer,
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -181,7 +184,7 @@ class AsyncCustomers(AsyncResource):
             "/customers",
             params,
             key="customers",
-            item_type=Customer,
+            item_type=_models.Customer,
             page=page,
             timeout=timeout,
             max_retries=max_retries,
@@ -200,7 +203,7 @@ class AsyncCustomers(AsyncResource):
             "DELETE",
             f"/customers/{path_id(external_id, 'external_id')}",
             "customer",
-            Customer,
+            _models.Customer,
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -242,7 +245,7 @@ class AsyncCustomers(AsyncResource):
             "GET",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/current_usage",
             "customer_usage",
-            CustomerUsage,
+            _models.CustomerUsage,
             params=params,
             timeout=timeout,
             max_retries=max_retries,
@@ -272,7 +275,7 @@ class AsyncCustomers(AsyncResource):
             "GET",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/projected_usage",
             "customer_projected_usage",
-            CustomerProjectedUsage,
+            _models.CustomerProjectedUsage,
             params=params,
             timeout=timeout,
             max_retries=max_retries,
@@ -307,7 +310,7 @@ class AsyncCustomers(AsyncResource):
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/past_usage",
             params,
             key="usage_periods",
-            item_type=CustomerUsage,
+            item_type=_models.CustomerUsage,
             page=page,
             timeout=timeout,
             max_retries=max_retries,
@@ -329,7 +332,7 @@ class AsyncCustomers(AsyncResource):
             "POST",
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/checkout_url",
             "customer",
-            CustomerCheckoutUrl,
+            _models.CustomerCheckoutUrl,
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -372,7 +375,7 @@ class AsyncCustomers(AsyncResource):
             f"/customers/{path_id(external_customer_id, 'external_customer_id')}/applied_coupons",
             params,
             key="applied_coupons",
-            item_type=AppliedCoupon,
+            item_type=_models.AppliedCoupon,
             page=page,
             timeout=timeout,
             max_retries=max_retries,
@@ -397,7 +400,7 @@ class AsyncCustomers(AsyncResource):
             "DELETE",
             f"/customers/{customer}/applied_coupons/{coupon}",
             "applied_coupon",
-            AppliedCoupon,
+            _models.AppliedCoupon,
             timeout=timeout,
             max_retries=max_retries,
         )

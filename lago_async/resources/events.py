@@ -9,15 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .. import types as _models
 from .._convert import structure
 from .._errors import LagoValidationError, UnprocessableEntityError
 from .._pagination import AsyncPager
 from .._validate import as_body, encode_json, event_dict, require_str
-from ..types import Event, EventInput, Fee, FeeEstimate
 from ._base import AsyncResource, path_id
 
 if TYPE_CHECKING:
     from .._ingest import EventIngestor, RejectedEvent
+    from ..types import Event, EventInput, Fee, FeeEstimate
 
 __all__ = ["AsyncEvents"]
 
@@ -103,7 +104,7 @@ class AsyncEvents(AsyncResource):
             if exc.attempts > 1 and only_duplicates(exc):
                 return await self.get(body["transaction_id"], timeout=timeout)
             raise
-        return structure(data["event"], Event)
+        return structure(data["event"], _models.Event)
 
     async def create_batch(
         self,
@@ -146,7 +147,7 @@ class AsyncEvents(AsyncResource):
                     )
                 )
             raise
-        return structure(data["events"], list[Event])
+        return structure(data["events"], list[_models.Event])
 
     async def get(
         self,
@@ -159,7 +160,7 @@ class AsyncEvents(AsyncResource):
         """Fetch one event by its ``transaction_id`` (``GET /events/{transaction_id}``)."""
         path = f"/events/{path_id(transaction_id, 'transaction_id')}"
         return await self._fetch(
-            "GET", path, "event", Event, timeout=timeout, max_retries=max_retries
+            "GET", path, "event", _models.Event, timeout=timeout, max_retries=max_retries
         )
 
     def list(
@@ -191,7 +192,7 @@ class AsyncEvents(AsyncResource):
             "/events",
             params,
             key="events",
-            item_type=Event,
+            item_type=_models.Event,
             page=page,
             timeout=timeout,
             max_retries=max_retries,
@@ -215,7 +216,7 @@ class AsyncEvents(AsyncResource):
             "POST",
             "/events/estimate_fees",
             "fees",
-            list[Fee],
+            list[_models.Fee],
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
@@ -237,7 +238,7 @@ class AsyncEvents(AsyncResource):
             "POST",
             "/events/estimate_instant_fees",
             "fees",
-            list[FeeEstimate],
+            list[_models.FeeEstimate],
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
@@ -279,7 +280,7 @@ class AsyncEvents(AsyncResource):
             "POST",
             "/events/batch_estimate_instant_fees",
             "fees",
-            list[FeeEstimate],
+            list[_models.FeeEstimate],
             body=encode_json({"events": items}),
             timeout=timeout,
             max_retries=max_retries,

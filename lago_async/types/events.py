@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from .._convert import unix_timestamp as _to_unix_timestamp
 from ._shared import FeeAppliedTax, PresentationBreakdown, PricingUnitDetails
 
 __all__ = [
@@ -20,27 +21,6 @@ __all__ = [
     "GraduatedPercentageRange",
     "GraduatedRange",
 ]
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def _to_unix_timestamp(
-    value: int | float | str | datetime.datetime | None,
-) -> int | float | str | None:
-    """Turn a ``datetime`` into unix epoch seconds (naive means UTC); pass anything else on.
-
-    Whole seconds give an int; fractional ones a decimal string such as ``"1651240791.123"``.
-    """
-    if not isinstance(value, datetime.datetime):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    delta = value - _EPOCH
-    seconds = delta.days * 86_400 + delta.seconds
-    if delta.microseconds == 0:
-        return seconds
-    # Exact decimal arithmetic, sent as a string (the API takes an integer or a string).
-    return f"{seconds}.{delta.microseconds:06d}".rstrip("0")
 
 
 def _to_decimal_string(value: Decimal | str | int | None) -> str | None:

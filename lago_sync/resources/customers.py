@@ -5,21 +5,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
-from lago_async.types import (
-    Address,
-    AppliedCoupon,
-    Customer,
-    CustomerBillingConfiguration,
-    CustomerCheckoutUrl,
-    CustomerInput,
-    CustomerProjectedUsage,
-    CustomerUsage,
-)
 from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
+
+if TYPE_CHECKING:
+    from lago_async.types import (
+        Address,
+        AppliedCoupon,
+        Customer,
+        CustomerBillingConfiguration,
+        CustomerCheckoutUrl,
+        CustomerInput,
+        CustomerProjectedUsage,
+        CustomerUsage,
+    )
 
 __all__ = ["Customers"]
 

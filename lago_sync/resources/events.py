@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
-from lago_async.types import Event, EventInput, Fee, FeeEstimate
 from lago_sync._ingest import EventIngestor
 from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
 
 if TYPE_CHECKING:
     from lago_async._ingest import RejectedEvent
+    from lago_async.types import Event, EventInput, Fee, FeeEstimate
 
 __all__ = ["Events"]
 
