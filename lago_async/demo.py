@@ -114,7 +114,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.faults:
             route = "POST /events/batch"
             fake.faults.add(route=route, status=503, rate=0.02)
-            fake.faults.rate_limit(route=route, rate=0.01, reset=1)
+            fake.faults.rate_limit(route=route, rate=0.01, reset=0)
             fake.faults.drop(route=route, rate=0.01)
             fake.faults.store_then_drop(route=route, rate=0.01)
             print(
