@@ -25,6 +25,12 @@ __all__ = [
 
 EVENT_REQUIRED = ("transaction_id", "code", "external_subscription_id")
 _JSON_SCALARS = (str, int, float, bool, type(None), Decimal)
+_PLAIN = frozenset({str, int, float, bool, dict, list})
+
+
+def _plain(value: Any) -> Any:
+    """A keyword argument's value as JSON-ready data (input models are unstructured)."""
+    return unstructure(value) if attrs.has(type(value)) else value
 
 
 def require_str(value: Any, field: str) -> str:
@@ -64,7 +70,7 @@ def as_body(
             continue
         if key in body:
             raise LagoValidationError(f"{field}.{key}", "given both in the object and as keyword")
-        body[key] = unstructure(value) if attrs.has(type(value)) else value
+        body[key] = value if type(value) in _PLAIN else _plain(value)
     for key in required:
         require_str(body.get(key), f"{field}.{key}")
     return body
