@@ -336,7 +336,8 @@ class EventIngestor:
         Returns when the event is accepted, not when it is delivered: see :meth:`flush`.
         """
         data = encode_event(event)
-        self._start()
+        if self._loop is None:
+            self._start()
         while self._held >= self.max_queue:
             self._check_open()
             assert self._room is not None
@@ -403,14 +404,23 @@ class EventIngestor:
             self._arm_linger()
 
     def _accept(self, data: bytes) -> None:
-        self._check_open()
+        # The hot path of every event: _Packer.add inlined, no other calls unless a batch
+        # is full or the buffer just became non-empty.
+        if self._closed:
+            raise IngestorClosed("the ingestor is closed")
         self._accepted += 1
         self._held += 1
         buffer = self._buffer
-        buffer.add(data)
-        if len(buffer) >= self.batch_size:
+        packed = buffer.data
+        if packed:
+            packed += b","
+        packed += data
+        ends = buffer.ends
+        ends.append(len(packed))
+        count = len(ends)
+        if count >= self.batch_size:
             self._dispatch()
-        elif len(buffer) == 1:
+        elif count == 1:
             self._arm_linger()
 
     def _arm_linger(self) -> None:
