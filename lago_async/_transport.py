@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import platform
 import random
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,7 +46,7 @@ MAX_BACKOFF = 8.0
 
 USER_AGENT = (
     f"lago-async-python/{__version__} "
-    f"(Python {platform.python_version()}; aiohttp {aiohttp.__version__})"
+    f"(Python {'.'.join(map(str, sys.version_info[:3]))}; aiohttp {aiohttp.__version__})"
 )
 
 # Indirection so tests can replace sleeping without patching asyncio itself.
