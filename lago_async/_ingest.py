@@ -534,7 +534,9 @@ class EventIngestor:
                 if isinstance(exc, RateLimitError):
                     hint = retry_hint(exc.headers)
                     if hint is not None:
-                        self._paused_until = max(self._paused_until, loop.time() + hint)
+                        # Capped like single calls: a reset of an hour must not stall us.
+                        pause = min(hint, self._transport.max_retry_delay)
+                        self._paused_until = max(self._paused_until, loop.time() + pause)
                 error: LagoError = exc
             except APIConnectionError as exc:
                 error = exc

@@ -198,3 +198,15 @@ def test_fast_path_and_full_path_encode_alike() -> None:
         "properties": {"amount": "1.50"},
         "timestamp": "1.5",
     }
+
+
+async def test_429_pause_is_capped_by_max_retry_delay(
+    mocked: aioresponses, sleeps: list[float]
+) -> None:
+    mocked.post(BATCH, status=429, headers={"X-RateLimit-Reset": "3600"})
+    mocked.post(BATCH, callback=ok)
+    async with AsyncLago(api_key=API_KEY, base_url=BASE_URL, max_retry_delay=5) as lago:
+        async with lago.events.ingestor() as ingest:
+            await ingest.send(event(1))
+    assert ingest.stats.delivered == 1
+    assert len(sleeps) == 1 and 4.5 < sleeps[0] <= 5.0
