@@ -407,7 +407,7 @@ class EventIngestor:
         # The hot path of every event: _Packer.add inlined, no other calls unless a batch
         # is full or the buffer just became non-empty.
         if self._closed:
-            raise IngestorClosed("the ingestor is closed")
+            self._check_open()
         self._accepted += 1
         self._held += 1
         buffer = self._buffer

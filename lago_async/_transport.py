@@ -13,14 +13,14 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from ._convert import dumps, loads
+from ._convert import loads
 from ._errors import APIConnectionError, APITimeoutError, error_for_status
 from ._version import __version__
 
@@ -267,7 +267,6 @@ class Transport:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        json: Any = None,
         body: bytes | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -275,16 +274,15 @@ class Transport:
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` for an empty body).
 
-        ``path`` is relative to the API root and already URL-encoded. ``json`` is encoded with
-        orjson (``body`` may carry bytes encoded beforehand). Connection errors, timeouts, 408,
-        429 and 5xx are retried up to ``max_retries`` times with jittered exponential backoff,
-        obeying ``Retry-After``/``X-RateLimit-Reset`` up to ``max_retry_delay``; other errors
+        ``path`` is relative to the API root and already URL-encoded; ``body`` is the JSON
+        encoded beforehand (the resources check and encode their input). Connection errors,
+        timeouts, 408, 429 and 5xx are retried up to ``max_retries`` times with jittered
+        exponential backoff, obeying ``Retry-After``/``X-RateLimit-Reset`` up to
+        ``max_retry_delay``; other errors
         raise at once. With ``decode=False`` a successful body is not parsed (``None`` is
         returned), for callers that only need the status. Raises a subclass of
         :class:`~lago_async.APIError` or :class:`~lago_async.APIConnectionError`.
         """
-        if body is None and json is not None:
-            body = dumps(json)
         url = URL(self._base_url + path, encoded=True)
         query = _encode_params(params)
         client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
@@ -362,8 +360,3 @@ def _decode_error_body(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw.decode("utf-8", "replace")
-
-
-def drop_none(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """A dict of the pairs whose value is not ``None`` (how optional body fields are sent)."""
-    return {k: v for k, v in items if v is not None}
