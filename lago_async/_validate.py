@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "encode_event",
     "encode_json",
     "event_dict",
+    "require_list",
     "require_str",
 ]
 
@@ -40,6 +41,17 @@ def require_str(value: Any, field: str) -> str:
     if not value:
         raise LagoValidationError(field, "must not be empty")
     return value
+
+
+def require_list(value: Any, field: str, item: str, *, non_empty: bool = False) -> list[Any]:
+    """``value`` as a list if it is a sequence (not a string or mapping) of ``item``s."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise LagoValidationError(
+            field, f"must be a sequence of {item}s, got {type(value).__name__}"
+        )
+    if non_empty and not value:
+        raise LagoValidationError(field, f"must hold at least one {item}")
+    return list(value)
 
 
 def as_body(

@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import types as _models
-from .._errors import LagoValidationError
 from .._pagination import AsyncPager
-from .._validate import as_body, encode_json, require_str
+from .._validate import as_body, encode_json, require_list, require_str
 from ._base import AsyncResource, path_id
 
 if TYPE_CHECKING:
@@ -407,8 +406,4 @@ class AsyncCustomers(AsyncResource):
 
 
 def _listed(value: Sequence[Any] | None, field: str) -> list[Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise LagoValidationError(field, f"must be a list, got {type(value).__name__}")
-    return list(value)
+    return None if value is None else require_list(value, field, "value")

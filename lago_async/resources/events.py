@@ -13,7 +13,7 @@ from .. import types as _models
 from .._convert import structure
 from .._errors import LagoValidationError, UnprocessableEntityError
 from .._pagination import AsyncPager
-from .._validate import as_body, encode_json, event_dict, require_str
+from .._validate import as_body, encode_json, event_dict, require_list, require_str
 from ._base import AsyncResource, path_id
 
 if TYPE_CHECKING:
@@ -122,11 +122,8 @@ class AsyncEvents(AsyncResource):
         :meth:`ingestor` for volume. As with :meth:`create`, a retried batch refused only
         because it was already stored counts as delivered.
         """
-        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
-            raise LagoValidationError("events", "must be a sequence of events")
+        events = require_list(events, "events", "event", non_empty=True)
         limit = self._client.batch_limit
-        if not events:
-            raise LagoValidationError("events", "must hold at least one event")
         if len(events) > limit:
             raise LagoValidationError(
                 "events",
@@ -257,12 +254,8 @@ class AsyncEvents(AsyncResource):
         ``POST /events/batch_estimate_instant_fees``; each event is a mapping with ``code``,
         ``external_subscription_id`` and optionally ``properties`` and ``transaction_id``.
         """
-        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
-            raise LagoValidationError("events", "must be a sequence of events")
-        if not events:
-            raise LagoValidationError("events", "must hold at least one event")
         items = []
-        for i, item in enumerate(events):
+        for i, item in enumerate(require_list(events, "events", "event", non_empty=True)):
             if not isinstance(item, Mapping):
                 raise LagoValidationError(f"events[{i}]", "must be a mapping")
             items.append(
