@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from ._errors import LagoError
+from ._errors import LagoError, LagoValidationError
 from ._pagination import AsyncPager
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -189,8 +189,6 @@ class AsyncLago:
 def _check_options(
     *, timeout: float | None, max_retries: int | None, batch_limit: int | None
 ) -> None:
-    from ._errors import LagoValidationError
-
     if timeout is not None and not timeout > 0:
         raise LagoValidationError("timeout", f"must be a positive number of seconds, got {timeout}")
     if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
