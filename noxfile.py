@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -9,11 +12,34 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck", "sync_check"]
 
 PYTHON = ["3.11"]
+"""Where lint, type checks and the generators run."""
+TEST_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+"""Every Python the package supports: the test suite runs on each of them."""
 
 
-@nox.session(python=PYTHON)
+def _expose_pyenv_pythons() -> None:
+    """Put the interpreters pyenv installed for ``TEST_PYTHONS`` on PATH.
+
+    pyenv's shims answer ``python3.10`` only for the versions it has made visible; adding the
+    installed versions' own folders lets nox find every one by name on a fresh machine, so
+    nothing (uv included) tries to download a Python.
+    """
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    folders = []
+    for version in TEST_PYTHONS:
+        installed = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin")))
+        if installed:
+            folders.append(installed[-1])
+    if folders:
+        os.environ["PATH"] = os.pathsep.join([*folders, os.environ.get("PATH", "")])
+
+
+_expose_pyenv_pythons()
+
+
+@nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit, integration and fault tests (pytest, 2 workers' worth of work)."""
+    """Unit, integration and fault tests (pytest) on every supported Python."""
     session.install("-e", ".[tests]")
     session.run("pytest", "-q", *session.posargs)
 
