@@ -26,6 +26,7 @@ Every accepted event ends in exactly one of ``delivered``, ``duplicates``, ``rej
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import threading
 import warnings
@@ -63,6 +64,7 @@ EXIT_FLUSH_TIMEOUT = 10.0
 _DUPLICATE = {"transaction_id": ["value_already_exist"]}
 _BATCH_OPEN = b'{"events":['
 _BATCH_CLOSE = b"]}"
+_MIN_BATCH_BYTES = 1024
 
 
 class IngestQueueFull(LagoError):
@@ -164,6 +166,11 @@ class EventIngestor:
             reporting them as failed; ``None`` waits as long as retries go on.
         on_rejected: called with each :class:`RejectedEvent` (exceptions it raises are logged
             and ignored).
+        max_batch_bytes: the largest request body to send (a proxy in front of Lago may
+            refuse larger ones with 413), or ``None`` for no limit. Batches are cut before
+            they would pass it, and an event too large to fit on its own is refused by
+            ``send``. Whatever the setting, a 413 answer splits the batch in halves down to
+            single events, and a single event refused with 413 is reported as rejected.
     """
 
     def __init__(
@@ -177,6 +184,7 @@ class EventIngestor:
         max_retries: int = 10,
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
+        max_batch_bytes: int | None = None,
     ) -> None:
         limit = client.batch_limit
         size = limit if batch_size is None else batch_size
@@ -192,6 +200,15 @@ class EventIngestor:
             raise LagoValidationError("flush_interval", f"must be > 0, got {flush_interval!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise LagoValidationError("max_retries", f"must be >= 0, got {max_retries!r}")
+        if max_batch_bytes is not None and (
+            not isinstance(max_batch_bytes, int)
+            or isinstance(max_batch_bytes, bool)
+            or max_batch_bytes < _MIN_BATCH_BYTES
+        ):
+            raise LagoValidationError(
+                "max_batch_bytes",
+                f"must be an integer >= {_MIN_BATCH_BYTES} (or None), got {max_batch_bytes!r}",
+            )
         self._transport = client._transport
         self.batch_size: int = size
         self.flush_interval = flush_interval
@@ -200,6 +217,11 @@ class EventIngestor:
         self.max_retries = max_retries
         self.close_timeout = close_timeout
         self.on_rejected = on_rejected
+        self.max_batch_bytes = max_batch_bytes
+        # What the events of one request may take, the body's wrapper left out (0: no limit).
+        self._event_budget = (
+            0 if max_batch_bytes is None else max_batch_bytes - len(_BATCH_OPEN + _BATCH_CLOSE)
+        )
 
         self.rejected: list[RejectedEvent] = []
         """Events Lago refused as invalid, with its reasons."""
@@ -227,6 +249,9 @@ class EventIngestor:
         self._inbox_room = threading.Condition(self._inbox_lock)
         self._inbox_scheduled = False
         self._threaded = False
+        self._loop_thread: int | None = None
+        self._stopped: asyncio.Event | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._stop_reason = "cancelled before delivery was confirmed"
 
     def __repr__(self) -> str:
@@ -240,8 +265,58 @@ class EventIngestor:
             loop = self._loop = asyncio.get_running_loop()
             self._slots = asyncio.Semaphore(self.max_in_flight)
             self._room = asyncio.Event()
+            self._loop_thread = threading.get_ident()
             self._transport._holder.ingestors.add(self)
+            self._stopped = asyncio.Event()
+            self._watcher = loop.create_task(self._watch_for_shutdown())
         return loop
+
+    async def _watch_for_shutdown(self) -> None:
+        """Wait for the ingestor to be closed; cancelled first, the loop is shutting down.
+
+        ``asyncio.run`` cancels every task left when its main coroutine returns: an
+        ingestor that was never closed then reports everything it still holds (buffered
+        events included) as failed, and warns with the count not delivered.
+        """
+        assert self._stopped is not None
+        try:
+            await self._stopped.wait()
+        except asyncio.CancelledError:
+            if not self._stopped.is_set():
+                self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        reason = "the event loop stopped before the ingestor was closed"
+        self._stop(reason)
+        stats = self.stats
+        # Batches still running report their events when their own cancellation lands.
+        not_delivered = stats.failed + stats.in_flight
+        message = (
+            f"an event ingestor was never closed: {reason}; {not_delivered} of "
+            f"{stats.accepted} events not delivered (listed in its .failed)"
+        )
+        log.warning("lago ingestor: %s", message)
+        warnings.warn(message, ResourceWarning, stacklevel=2)
+
+    def _stop(self, reason: str) -> list[asyncio.Task[None]]:
+        """Close, report what is not yet in a request as failed, cancel the batches.
+
+        Each cancelled batch reports its own unsettled events with ``reason``.
+        """
+        with self._inbox_lock:
+            self._closed = True
+            self._inbox_room.notify_all()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        self._pull_inbox(dispatch=False)
+        self._fail(self._buffer.take(len(self._buffer)).items(), reason, from_batch=False)
+        self._stop_reason = reason
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     async def __aenter__(self) -> EventIngestor:
         self._start()
@@ -270,17 +345,14 @@ class EventIngestor:
         try:
             await asyncio.wait_for(asyncio.shield(self._drain_all()), deadline)
         except asyncio.TimeoutError:
-            reason = f"close deadline of {deadline}s passed before delivery was confirmed"
-            self._pull_inbox(dispatch=False)
-            pending = self._buffer.take(len(self._buffer)).items()
-            self._fail(pending, reason, from_batch=False)
-            tasks = list(self._tasks)
-            self._stop_reason = reason
-            for task in tasks:
-                task.cancel()  # each batch reports its unconfirmed events as failed
+            tasks = self._stop(
+                f"close deadline of {deadline}s passed before delivery was confirmed"
+            )
             await asyncio.gather(*tasks, return_exceptions=True)
         # Not in a `finally`: an interrupted close leaves the ingestor for the client's close.
         self._transport._holder.ingestors.discard(self)
+        assert self._stopped is not None
+        self._stopped.set()
 
     async def _close_unclosed(self) -> None:
         """Close an ingestor left open when its client closes (or the program exits).
@@ -308,9 +380,14 @@ class EventIngestor:
         while True:
             self._pull_inbox(dispatch=False)
             self._dispatch(everything=True)
-            if not self._tasks:
+            running = [task for task in self._tasks if not task.done()]
+            if not running:
                 return
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            # asyncio.wait, unlike gather, never cancels the batches when this wait is
+            # cancelled (a caller giving up on flush() must not stop delivery), and it
+            # yields to the loop even when every task is already done (gather does not on
+            # Python 3.12+, which would spin here before the done-callbacks run).
+            await asyncio.wait(running)
 
     # -- accepting ---------------------------------------------------------------------------
 
@@ -336,6 +413,8 @@ class EventIngestor:
         Returns when the event is accepted, not when it is delivered: see :meth:`flush`.
         """
         data = encode_event(event)
+        if self._event_budget and len(data) > self._event_budget:
+            self._too_large(data)
         if self._loop is None:
             self._start()
         while self._held >= self.max_queue:
@@ -348,6 +427,8 @@ class EventIngestor:
     def send_nowait(self, event: EventInput | Mapping[str, Any]) -> None:
         """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room."""
         data = encode_event(event)
+        if self._event_budget and len(data) > self._event_budget:
+            self._too_large(data)
         self._start()
         if self._held >= self.max_queue:
             raise IngestQueueFull(
@@ -369,6 +450,8 @@ class EventIngestor:
         if no room appears within ``timeout`` seconds (``None``: wait as long as needed).
         """
         data = encode_event(event)
+        if self._event_budget and len(data) > self._event_budget:
+            self._too_large(data)
         loop = self._loop
         if loop is None:
             raise LagoError("the ingestor is not started: enter its block first")
@@ -376,6 +459,13 @@ class EventIngestor:
             self._threaded = True
             self._check_open()
             while self._held + len(self._inbox) >= self.max_queue:
+                if threading.get_ident() == self._loop_thread:
+                    # Waiting here would block the very loop that makes room: a deadlock.
+                    raise IngestQueueFull(
+                        f"the queue is full (max_queue={self.max_queue}) and send_threadsafe "
+                        "was called on the ingestor's own event loop thread, where waiting "
+                        "would block delivery forever; use `await send(...)` there"
+                    )
                 if not self._inbox_room.wait(timeout):
                     raise IngestQueueFull(f"no room within {timeout}s (max_queue={self.max_queue})")
                 self._check_open()
@@ -384,6 +474,13 @@ class EventIngestor:
             self._inbox_scheduled = True
         if schedule:
             loop.call_soon_threadsafe(self._pull_inbox)
+
+    def _too_large(self, data: bytes) -> None:
+        raise LagoValidationError(
+            "event",
+            f"encodes to {len(data)} bytes, more than one request of max_batch_bytes="
+            f"{self.max_batch_bytes} can carry",
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -418,7 +515,7 @@ class EventIngestor:
         ends = buffer.ends
         ends.append(len(packed))
         count = len(ends)
-        if count >= self.batch_size:
+        if count >= self.batch_size or (self._event_budget and len(packed) > self._event_budget):
             self._dispatch()
         elif count == 1:
             self._arm_linger()
@@ -433,11 +530,22 @@ class EventIngestor:
         self._dispatch(everything=True)
 
     def _dispatch(self, everything: bool = False) -> None:
-        """Turn buffered events into batch tasks: the full batches, or all of them."""
+        """Turn buffered events into batch tasks: the full batches, or all of them.
+
+        A batch is full at ``batch_size`` events or, with ``max_batch_bytes``, when one more
+        event would not fit in the request.
+        """
         buffer = self._buffer
         size = self.batch_size
-        while len(buffer) >= size or (everything and buffer):
-            self._spawn(buffer.take(size))
+        budget = self._event_budget
+        while buffer and (
+            everything or len(buffer) >= size or (budget and len(buffer.data) > budget)
+        ):
+            count = size
+            if budget:
+                # Events that fit: the offsets where events end only grow.
+                count = min(size, max(1, bisect.bisect_right(buffer.ends, budget)))
+            self._spawn(buffer.take(count))
         if not buffer and self._linger is not None:
             self._linger.cancel()
             self._linger = None
@@ -479,57 +587,79 @@ class EventIngestor:
                 log.exception("lago ingestor: on_rejected raised")
 
     async def _run_batch(self, batch: _Batch) -> None:
+        """Deliver one batch; whatever way this ends, every event of it has an outcome.
+
+        The batch record holds every event of the batch that is not settled yet, split
+        halves included; each outcome removes its events from the record in the same step
+        that counts them, so the handlers below settle exactly what is left.
+        """
         assert self._slots is not None
         try:
             async with self._slots:
-                await self._deliver(batch)
+                while batch.parts:
+                    await self._send_part(batch)
         except asyncio.CancelledError:
-            self._fail(batch.pending.items(), self._stop_reason)
-            batch.pending = _Packer()
+            self._fail(batch.take_all(), self._stop_reason)
             raise
         except Exception as exc:  # a bug must not lose events: report them
             log.exception("lago ingestor: unexpected error")
-            self._fail(batch.pending.items(), f"unexpected error: {exc!r}")
-            batch.pending = _Packer()
+            self._fail(batch.take_all(), f"unexpected error: {exc!r}")
 
-    async def _deliver(self, batch: _Batch) -> None:
-        """Send the batch until each of its events is settled."""
+    async def _send_part(self, batch: _Batch) -> None:
+        """Send the batch's first part until it is settled, split, or given up on."""
         assert self._loop is not None
         loop = self._loop
+        part = batch.parts[0]
         attempt = 0
-        while batch.pending:
+        while True:
             wait = self._paused_until - loop.time()
             if wait > 0:
                 await _transport._sleep(wait)
-            pending = batch.pending
             self._batches += 1
             try:
-                await self._transport.request(
+                answer = await self._transport.request(
                     "POST",
                     "/events/batch",
-                    body=pending.body(),
+                    body=part.body(),
                     max_retries=0,
                     decode=False,
                 )
             except UnprocessableEntityError as exc:
-                items = pending.items()
+                items = part.items()
+                if _too_many(exc) and len(items) > 1:
+                    batch.split_first()
+                    return
                 remaining = self._resolve(items, exc)
                 if remaining is None:
-                    if _too_many(exc) and len(items) > 1:
-                        half = len(items) // 2
-                        batch.pending = _Packer.of(items[:half])
-                        await self._deliver(batch)
-                        batch.pending = _Packer.of(items[half:])
-                        continue
-                    batch.pending = _Packer()
+                    batch.parts.pop(0)
                     self._fail(items, f"refused: {exc}")
-                    return
-                batch.pending = _Packer.of(remaining)
-                continue
+                elif remaining:
+                    # The events Lago did not name were refused only for their neighbours:
+                    # send them again (not a retry: the batch just got smaller).
+                    batch.parts[0] = _Packer.of(remaining)
+                else:
+                    batch.parts.pop(0)
+                return
             except APIError as exc:
+                if exc.status == 413:
+                    if len(part) > 1:
+                        batch.split_first()
+                    elif batch.maybe_stored:
+                        # An earlier attempt went unanswered: it may have stored the event.
+                        batch.parts.pop(0)
+                        self._fail(
+                            part.items(),
+                            f"refused as too large after an unanswered attempt: {exc}",
+                        )
+                    else:
+                        batch.parts.pop(0)
+                        (data,) = part.items()
+                        self._reject(data, {"event": [f"payload_too_large: {exc}"]})
+                        self._settle(1)
+                    return
                 if not is_retryable_status(exc.status):
-                    batch.pending = _Packer()
-                    self._fail(pending.items(), f"refused: {exc}")
+                    batch.parts.pop(0)
+                    self._fail(part.items(), f"refused: {exc}")
                     return
                 if isinstance(exc, RateLimitError):
                     hint = retry_hint(exc.headers)
@@ -537,17 +667,25 @@ class EventIngestor:
                         # Capped like single calls: a reset of an hour must not stall us.
                         pause = min(hint, self._transport.max_retry_delay)
                         self._paused_until = max(self._paused_until, loop.time() + pause)
-                error: LagoError = exc
+                else:
+                    batch.maybe_stored = True  # a gateway's 5xx may hide a stored batch
+                error = str(exc)
             except APIConnectionError as exc:
-                error = exc
+                batch.maybe_stored = True
+                error = str(exc)
             else:
-                batch.pending = _Packer()
-                self._delivered += len(pending)
-                self._settle(len(pending))
-                return
+                if _confirms(answer):
+                    batch.parts.pop(0)
+                    self._delivered += len(part)
+                    self._settle(len(part))
+                    return
+                # A 2xx that is not Lago's answer (a proxy's page, an empty body): nothing
+                # says the events were stored, so the attempt counts as failed.
+                batch.maybe_stored = True
+                error = f"unconfirmed answer to POST /events/batch: {_preview(answer)}"
             if attempt >= self.max_retries:
-                batch.pending = _Packer()
-                self._fail(pending.items(), f"gave up after {attempt + 1} attempts: {error}")
+                batch.parts.pop(0)
+                self._fail(part.items(), f"gave up after {attempt + 1} attempts: {error}")
                 return
             attempt += 1
             self._retries += 1
@@ -584,12 +722,35 @@ class EventIngestor:
 
 
 class _Batch:
-    """The events of one batch task that are not settled yet."""
+    """The events of one batch task that are not settled yet, in the parts still to send.
 
-    __slots__ = ("pending",)
+    A batch starts as one part; a refusal for size splits the first part in two. Every
+    event stays in exactly one part until the step that settles it removes it.
+    """
 
-    def __init__(self, pending: _Packer) -> None:
-        self.pending = pending
+    __slots__ = ("maybe_stored", "parts")
+
+    def __init__(self, events: _Packer) -> None:
+        self.parts: list[_Packer] = [events]
+        self.maybe_stored = False
+        """Whether an attempt went unanswered (its events may be stored): no later refusal
+        can then say an event of this batch was not stored."""
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def split_first(self) -> None:
+        """Replace the first part by its two halves."""
+        first = self.parts[0]
+        items = first.items()
+        half = len(items) // 2
+        self.parts[0:1] = [_Packer.of(items[:half]), _Packer.of(items[half:])]
+
+    def take_all(self) -> list[bytes]:
+        """Remove and return every event still held."""
+        items = [item for part in self.parts for item in part.items()]
+        self.parts = []
+        return items
 
 
 class _Packer:
@@ -667,6 +828,24 @@ class _Packer:
     def body(self) -> bytes:
         """The ``POST /events/batch`` body holding these events."""
         return _BATCH_OPEN + self.data + _BATCH_CLOSE
+
+
+def _confirms(answer: bytes | None) -> bool:
+    """Whether a 2xx body is Lago's answer to a batch: a JSON object holding ``events``.
+
+    Looks at the first bytes only: the hot path never decodes the (large) answer.
+    """
+    if not answer:
+        return False
+    head = answer[:64].lstrip()
+    return head[:1] == b"{" and head[1:].lstrip().startswith(b'"events"')
+
+
+def _preview(answer: bytes | None) -> str:
+    if not answer:
+        return "an empty body"
+    text = answer[:80].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(answer) > 80 else "")
 
 
 def _too_many(exc: UnprocessableEntityError) -> bool:

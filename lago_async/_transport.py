@@ -279,8 +279,8 @@ class Transport:
         timeouts, 408, 429 and 5xx are retried up to ``max_retries`` times with jittered
         exponential backoff, obeying ``Retry-After``/``X-RateLimit-Reset`` up to
         ``max_retry_delay``; other errors
-        raise at once. With ``decode=False`` a successful body is not parsed (``None`` is
-        returned), for callers that only need the status. Raises a subclass of
+        raise at once. With ``decode=False`` a successful body is returned as raw bytes, not
+        parsed, for callers that only need to recognise it. Raises a subclass of
         :class:`~lago_async.APIError` or :class:`~lago_async.APIConnectionError`.
         """
         url = URL(self._base_url + path, encoded=True)
@@ -310,7 +310,9 @@ class Transport:
                     raw = await response.read()
                     status = response.status
                     if status < 400:
-                        return loads(raw) if raw and decode else None
+                        if not decode:
+                            return raw
+                        return loads(raw) if raw else None
                     error = error_for_status(
                         status,
                         _decode_error_body(raw),

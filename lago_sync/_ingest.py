@@ -42,6 +42,11 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
             reporting them as failed; ``None`` waits as long as retries go on.
         on_rejected: called with each :class:`RejectedEvent` (exceptions it raises are logged
             and ignored).
+        max_batch_bytes: the largest request body to send (a proxy in front of Lago may
+            refuse larger ones with 413), or ``None`` for no limit. Batches are cut before
+            they would pass it, and an event too large to fit on its own is refused by
+            ``send``. Whatever the setting, a 413 answer splits the batch in halves down to
+            single events, and a single event refused with 413 is reported as rejected.
     """
 
     __slots__ = ()
@@ -135,6 +140,11 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
     def on_rejected(self) -> Callable[[RejectedEvent], Any] | None:
         """As :attr:`lago_async.EventIngestor.on_rejected`."""
         return self._obj.on_rejected
+
+    @property
+    def max_batch_bytes(self) -> int | None:
+        """As :attr:`lago_async.EventIngestor.max_batch_bytes`."""
+        return self._obj.max_batch_bytes
 
     @property
     def rejected(self) -> list[RejectedEvent]:

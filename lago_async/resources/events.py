@@ -289,6 +289,7 @@ class AsyncEvents(AsyncResource):
         max_retries: int = 10,
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
+        max_batch_bytes: int | None = None,
     ) -> EventIngestor:
         """A high-volume event sender: ``async with lago.events.ingestor() as ingest:``.
 
@@ -296,7 +297,8 @@ class AsyncEvents(AsyncResource):
         pending), batches of ``batch_size`` (default: the batch limit) go out when full or
         after ``flush_interval`` seconds, ``max_in_flight`` at once, each retried up to
         ``max_retries`` times; leaving the block delivers everything (within
-        ``close_timeout``, if given). See :class:`~lago_async.EventIngestor` for the
+        ``close_timeout``, if given). ``max_batch_bytes`` caps the size of one request for
+        proxies that limit bodies. See :class:`~lago_async.EventIngestor` for the
         guarantees and the outcome counters.
         """
         from .._ingest import EventIngestor
@@ -310,6 +312,7 @@ class AsyncEvents(AsyncResource):
             max_retries=max_retries,
             close_timeout=close_timeout,
             on_rejected=on_rejected,
+            max_batch_bytes=max_batch_bytes,
         )
 
 

@@ -221,6 +221,7 @@ class Events(ResourceBase[AsyncLago]):
         max_retries: int = 10,
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
+        max_batch_bytes: int | None = None,
     ) -> EventIngestor:
         """A high-volume event sender: ``with lago.events.ingestor() as ingest:``.
 
@@ -228,7 +229,8 @@ class Events(ResourceBase[AsyncLago]):
         pending), batches of ``batch_size`` (default: the batch limit) go out when full or
               after ``flush_interval`` seconds, ``max_in_flight`` at once, each retried up to
               ``max_retries`` times; leaving the block delivers everything (within
-              ``close_timeout``, if given). See :class:`~lago_sync.EventIngestor` for the
+              ``close_timeout``, if given). ``max_batch_bytes`` caps the size of one request for
+              proxies that limit bodies. See :class:`~lago_sync.EventIngestor` for the
               guarantees and the outcome counters.
         """
         b = self._lago._bound()
@@ -241,6 +243,7 @@ class Events(ResourceBase[AsyncLago]):
                 max_retries=max_retries,
                 close_timeout=close_timeout,
                 on_rejected=on_rejected,
+                max_batch_bytes=max_batch_bytes,
             ),
             b,
         )
