@@ -1,15 +1,18 @@
-"""Project sessions: ``nox -s tests lint typecheck sync_check`` is what CI runs."""
+"""Project sessions: ``nox -s tests lint typecheck sync_check package`` is what CI runs."""
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "sync_check"]
+nox.options.sessions = ["tests", "lint", "typecheck", "sync_check", "package"]
 
 PYTHON = ["3.11"]
 """Where lint, type checks and the generators run."""
@@ -64,6 +67,27 @@ def sync_check(session: nox.Session) -> None:
     """Fail when the committed lago_sync differs from a fresh generation."""
     session.install("-e", ".[lint]")
     session.run("python", "tools/generate_sync.py", "--check")
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, ``twine check`` them, and import the wheel from a clean venv."""
+    session.install("uv", "twine")
+    dist = Path(session.create_tmp()).resolve() / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--quiet", "--out-dir", str(dist))
+    built = sorted(str(p) for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    session.run("twine", "check", "--strict", *built)
+    wheel = next(p for p in built if p.endswith(".whl"))
+    clean = dist.parent / "clean-venv"
+    shutil.rmtree(clean, ignore_errors=True)
+    session.run("uv", "venv", "--quiet", "--python", sys.executable, str(clean))
+    python = str(clean / "bin" / "python")
+    session.run("uv", "pip", "install", "--quiet", "--python", python, wheel)
+    # Outside the checkout, so that only the installed wheel can be imported.
+    check = str(Path("tools/check_wheel.py").resolve())
+    session.chdir(str(dist.parent))
+    session.run(python, check, external=True)
 
 
 @nox.session(python=PYTHON)
