@@ -1,4 +1,4 @@
-"""Project sessions: ``nox -s tests lint typecheck sync_check package`` is what CI runs."""
+"""Project sessions: ``nox -s tests notebook lint typecheck sync_check package`` is what CI runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "sync_check", "package"]
+nox.options.sessions = ["tests", "notebook", "lint", "typecheck", "sync_check", "package"]
 
 PYTHON = ["3.11"]
 """Where lint, type checks and the generators run."""
@@ -45,6 +45,13 @@ def tests(session: nox.Session) -> None:
     """Unit, integration and fault tests (pytest) on every supported Python."""
     session.install("-e", ".[tests]")
     session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def notebook(session: nox.Session) -> None:
+    """lago_sync and lago_async in a real Jupyter kernel (ipykernel driven by nbclient)."""
+    session.install("-e", ".[tests,notebook]")
+    session.run("pytest", "-q", "tests/notebook", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -21,7 +21,10 @@ How a blocking call runs:
 * After ``os.fork()`` the child drops its inherited portal without touching it (the parent's
   loop, thread and sockets are not the child's) and builds a new one on first use.
 * A call from a thread that runs an event loop raises :class:`SyncInAsyncContextError` at
-  once: blocking there would stall that loop, or deadlock it if it is the portal's.
+  once: blocking there would stall that loop, or deadlock it if it is the portal's. The one
+  exception is a Jupyter notebook: ipykernel runs an event loop on the main thread, and a
+  cell is expected to block until its result is there, so calls from the kernel's main
+  thread go through (the portal thread does the I/O; the kernel's loop only waits).
 """
 
 from __future__ import annotations
@@ -67,10 +70,10 @@ _THREAD_NAME = "lago_sync-portal"
 class SyncInAsyncContextError(LagoError, RuntimeError):
     """A blocking ``lago_sync`` call was made from a thread that runs an event loop.
 
-    Blocking there would stall every task of that loop (or deadlock it). In a coroutine, an
-    async web handler or a Jupyter cell, use :class:`lago_async.AsyncLago` and ``await`` the
-    same methods; or run the blocking call in a worker thread
-    (``await asyncio.to_thread(...)``).
+    Blocking there would stall every task of that loop (or deadlock it). In a coroutine or an
+    async web handler, use :class:`lago_async.AsyncLago` and ``await`` the same methods; or
+    run the blocking call in a worker thread (``await asyncio.to_thread(...)``). Jupyter
+    notebook cells are the exception: there, blocking calls are expected and allowed.
     """
 
 
@@ -81,6 +84,32 @@ def _in_loop_error() -> SyncInAsyncContextError:
         "`async with lago_async.AsyncLago(...) as lago: await lago.<resource>.<method>(...)`; "
         "or run the blocking call in a worker thread with `await asyncio.to_thread(...)`."
     )
+
+
+def _in_loop(portal_loop: asyncio.AbstractEventLoop | None = None) -> bool:
+    """Whether a blocking call from this thread must be refused (see the module's notes).
+
+    Always from the portal's own loop (it would wait for itself); from another running loop
+    unless that is a Jupyter kernel running a cell.
+    """
+    running = _get_running_loop()
+    if running is None:
+        return False
+    return running is portal_loop or not _in_notebook_cell()
+
+
+def _in_notebook_cell() -> bool:
+    """Whether this is the main thread of a Jupyter kernel (ipykernel), running a cell.
+
+    The kernel's event loop serves the notebook's messages; a cell blocking it while a
+    lago_sync call runs in the portal thread is how every blocking library behaves there.
+    """
+    if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
+        return False
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def reject_loop_bound(field: str, value: object) -> None:
@@ -168,7 +197,7 @@ class _Live:
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` in the portal's loop and block until it is done."""
-        if _get_running_loop() is not None:
+        if _in_loop(self.loop):
             _discard(awaitable)
             raise _in_loop_error()
         if self.state is not _RUNNING:
@@ -209,7 +238,7 @@ class _Live:
 
     def check(self) -> None:
         """Raise unless a thread-safe method of a wrapped object may be called from here."""
-        if _get_running_loop() is not None:
+        if _in_loop(self.loop):
             raise _in_loop_error()
         if self.state is not _RUNNING:
             raise self._unusable()
@@ -435,7 +464,7 @@ class ClientBase(Generic[C]):
 
     def _bound(self) -> _Bound[C]:
         """The portal and async client to call now, starting the portal on first use."""
-        if _get_running_loop() is not None:
+        if _in_loop():
             raise _in_loop_error()
         bound = self._b
         if bound is None or bound.live is not self._runtime.live:
