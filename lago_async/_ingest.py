@@ -166,6 +166,11 @@ class EventIngestor:
             reporting them as failed; ``None`` waits as long as retries go on.
         on_rejected: called with each :class:`RejectedEvent` (exceptions it raises are logged
             and ignored).
+        on_progress: called with an :class:`IngestStats` snapshot every
+            ``progress_interval`` seconds while the ingestor is open, and once more with the
+            final figures when it closes (exceptions it raises are logged and ignored). It
+            runs in the ingestor's event loop: keep it quick.
+        progress_interval: seconds between two ``on_progress`` calls.
         max_batch_bytes: the largest request body to send (a proxy in front of Lago may
             refuse larger ones with 413), or ``None`` for no limit. Batches are cut before
             they would pass it, and an event too large to fit on its own is refused by
@@ -185,6 +190,8 @@ class EventIngestor:
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
         max_batch_bytes: int | None = None,
+        on_progress: Callable[[IngestStats], Any] | None = None,
+        progress_interval: float = 1.0,
     ) -> None:
         limit = client.batch_limit
         size = limit if batch_size is None else batch_size
@@ -200,6 +207,10 @@ class EventIngestor:
             raise LagoValidationError("flush_interval", f"must be > 0, got {flush_interval!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise LagoValidationError("max_retries", f"must be >= 0, got {max_retries!r}")
+        if not progress_interval > 0:
+            raise LagoValidationError(
+                "progress_interval", f"must be > 0 seconds, got {progress_interval!r}"
+            )
         if max_batch_bytes is not None and (
             not isinstance(max_batch_bytes, int)
             or isinstance(max_batch_bytes, bool)
@@ -218,6 +229,9 @@ class EventIngestor:
         self.close_timeout = close_timeout
         self.on_rejected = on_rejected
         self.max_batch_bytes = max_batch_bytes
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self._progress: asyncio.TimerHandle | None = None
         # What the events of one request may take, the body's wrapper left out (0: no limit).
         self._event_budget = (
             0 if max_batch_bytes is None else max_batch_bytes - len(_BATCH_OPEN + _BATCH_CLOSE)
@@ -269,7 +283,25 @@ class EventIngestor:
             self._transport._holder.ingestors.add(self)
             self._stopped = asyncio.Event()
             self._watcher = loop.create_task(self._watch_for_shutdown())
+            if self.on_progress is not None:
+                self._progress = loop.call_later(self.progress_interval, self._tick)
         return loop
+
+    def _tick(self) -> None:
+        """Report progress every ``progress_interval`` seconds until the ingestor is closed."""
+        self._report_progress()
+        if not self._closed and self._loop is not None:
+            self._progress = self._loop.call_later(self.progress_interval, self._tick)
+        else:
+            self._progress = None
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self.stats)
+        except Exception:
+            log.exception("lago ingestor: on_progress raised")
 
     async def _watch_for_shutdown(self) -> None:
         """Wait for the ingestor to be closed; cancelled first, the loop is shutting down.
@@ -352,7 +384,12 @@ class EventIngestor:
         # Not in a `finally`: an interrupted close leaves the ingestor for the client's close.
         self._transport._holder.ingestors.discard(self)
         assert self._stopped is not None
-        self._stopped.set()
+        if not self._stopped.is_set():
+            self._stopped.set()
+            if self._progress is not None:
+                self._progress.cancel()
+                self._progress = None
+            self._report_progress()  # the final figures, once everything is settled
 
     async def _close_unclosed(self) -> None:
         """Close an ingestor left open when its client closes (or the program exits).

@@ -21,28 +21,32 @@ from typing import Any
 
 from ._client import AsyncLago
 from ._errors import APIError
-from ._ingest import EventIngestor
+from ._ingest import EventIngestor, IngestStats
 
 __all__ = ["main"]
 
 CODES = ("api_calls", "storage_gb")
 
 
-def _progress(ingest: EventIngestor, total: int, started: float, end: str) -> None:
-    width = 40
-    done = ingest.stats.settled
-    filled = width * done // total if total else width
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(f"\r[{bar}] {done:>9,}/{total:,} delivered  {rate:>9,.0f} ev/s{end}")
-    sys.stderr.flush()
+class _ProgressBar:
+    """Draws the ingestor's progress from its ``on_progress`` snapshots."""
 
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = time.perf_counter()
+        self.interactive = sys.stderr.isatty()
 
-async def _show_progress(ingest: EventIngestor, total: int, started: float) -> None:
-    interactive = sys.stderr.isatty()
-    while True:
-        _progress(ingest, total, started, "" if interactive else "\n")
-        await asyncio.sleep(0.2 if interactive else 2.0)
+    def __call__(self, stats: IngestStats) -> None:
+        width = 40
+        done = stats.settled
+        filled = width * done // self.total if self.total else width
+        rate = done / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * filled + "." * (width - filled)
+        end = "" if self.interactive and done < self.total else "\n"
+        sys.stderr.write(
+            f"\r[{bar}] {done:>9,} of {self.total:,} settled  {rate:>9,.0f} events/s{end}"
+        )
+        sys.stderr.flush()
 
 
 def _event(run: str, n: int, subscriptions: list[str]) -> dict[str, Any]:
@@ -59,17 +63,14 @@ def _event(run: str, n: int, subscriptions: list[str]) -> dict[str, Any]:
 async def _ingest(
     lago: AsyncLago, run: str, total: int, subscriptions: list[str]
 ) -> tuple[EventIngestor, float]:
-    started = time.perf_counter()
-    async with lago.events.ingestor(max_in_flight=8) as ingest:
-        ticker = asyncio.create_task(_show_progress(ingest, total, started))
-        try:
-            for n in range(total):
-                await ingest.send(_event(run, n, subscriptions))
-            await ingest.flush()
-        finally:
-            ticker.cancel()
-    _progress(ingest, total, started, "\n")
-    return ingest, time.perf_counter() - started
+    bar = _ProgressBar(total)
+    interval = 0.2 if bar.interactive else 2.0
+    async with lago.events.ingestor(
+        max_in_flight=8, on_progress=bar, progress_interval=interval
+    ) as ingest:
+        for n in range(total):
+            await ingest.send(_event(run, n, subscriptions))
+    return ingest, time.perf_counter() - bar.started
 
 
 async def _report_usage(lago: AsyncLago, customers: list[str], subscriptions: list[str]) -> None:
@@ -83,7 +84,7 @@ async def _report_usage(lago: AsyncLago, customers: list[str], subscriptions: li
             print(f"  {customer}/{subscription}: {exc.status} {exc.code or exc.error}")
             continue
         parts = [
-            f"{charge.billable_metric.code}: {charge.events_count:,} events, {charge.units} units"
+            f"{charge.billable_metric.code}: {charge.events_count:,} events, {charge.units:,} units"
             for charge in usage.charges_usage
         ]
         amount = usage.total_amount_cents / 100
@@ -145,10 +146,14 @@ async def _run(args: argparse.Namespace) -> int:
 def _summary(ingest: EventIngestor, elapsed: float) -> None:
     s = ingest.stats
     print(
-        f"\naccepted {s.accepted:,}  delivered {s.delivered:,}  duplicates {s.duplicates:,}  "
-        f"rejected {s.rejected:,}  failed {s.failed:,}\n"
-        f"{s.batches:,} batch requests ({s.retries:,} retried) in {elapsed:.2f}s: "
-        f"{s.accepted / elapsed:,.0f} events/s"
+        f"\nAccepted {s.accepted:,} events in {elapsed:,.2f} s ({s.accepted / elapsed:,.0f} "
+        f"events/s), {s.batches:,} batch requests of which {s.retries:,} were retries:\n"
+        f"  delivered   {s.delivered:>9,}  stored by Lago, answer received\n"
+        f"  duplicates  {s.duplicates:>9,}  stored by an earlier attempt whose answer was lost "
+        "(delivered, not lost)\n"
+        f"  rejected    {s.rejected:>9,}  refused by Lago as invalid\n"
+        f"  failed      {s.failed:>9,}  delivery not confirmed\n"
+        f"  settled     {s.settled:>9,}  = delivered + duplicates + rejected + failed"
     )
 
 

@@ -42,6 +42,11 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
             reporting them as failed; ``None`` waits as long as retries go on.
         on_rejected: called with each :class:`RejectedEvent` (exceptions it raises are logged
             and ignored).
+        on_progress: called with an :class:`IngestStats` snapshot every
+            ``progress_interval`` seconds while the ingestor is open, and once more with the
+            final figures when it closes (exceptions it raises are logged and ignored). It
+            runs in the ingestor's event loop: keep it quick.
+        progress_interval: seconds between two ``on_progress`` calls.
         max_batch_bytes: the largest request body to send (a proxy in front of Lago may
             refuse larger ones with 413), or ``None`` for no limit. Batches are cut before
             they would pass it, and an event too large to fit on its own is refused by
@@ -145,6 +150,16 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
     def max_batch_bytes(self) -> int | None:
         """As :attr:`lago_async.EventIngestor.max_batch_bytes`."""
         return self._obj.max_batch_bytes
+
+    @property
+    def on_progress(self) -> Callable[[IngestStats], Any] | None:
+        """As :attr:`lago_async.EventIngestor.on_progress`."""
+        return self._obj.on_progress
+
+    @property
+    def progress_interval(self) -> float:
+        """As :attr:`lago_async.EventIngestor.progress_interval`."""
+        return self._obj.progress_interval
 
     @property
     def rejected(self) -> list[RejectedEvent]:

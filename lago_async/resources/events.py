@@ -17,7 +17,7 @@ from .._validate import as_body, encode_json, event_dict, require_list, require_
 from ._base import AsyncResource, path_id
 
 if TYPE_CHECKING:
-    from .._ingest import EventIngestor, RejectedEvent
+    from .._ingest import EventIngestor, IngestStats, RejectedEvent
     from ..types import Event, EventInput, Fee, FeeEstimate
 
 __all__ = ["AsyncEvents"]
@@ -290,6 +290,8 @@ class AsyncEvents(AsyncResource):
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
         max_batch_bytes: int | None = None,
+        on_progress: Callable[[IngestStats], Any] | None = None,
+        progress_interval: float = 1.0,
     ) -> EventIngestor:
         """A high-volume event sender: ``async with lago.events.ingestor() as ingest:``.
 
@@ -298,7 +300,9 @@ class AsyncEvents(AsyncResource):
         after ``flush_interval`` seconds, ``max_in_flight`` at once, each retried up to
         ``max_retries`` times; leaving the block delivers everything (within
         ``close_timeout``, if given). ``max_batch_bytes`` caps the size of one request for
-        proxies that limit bodies. See :class:`~lago_async.EventIngestor` for the
+        proxies that limit bodies. ``on_progress`` is called with the ingestor's
+        :class:`~lago_async.IngestStats` every ``progress_interval`` seconds and once at the
+        end. See :class:`~lago_async.EventIngestor` for the
         guarantees and the outcome counters.
         """
         from .._ingest import EventIngestor
@@ -313,6 +317,8 @@ class AsyncEvents(AsyncResource):
             close_timeout=close_timeout,
             on_rejected=on_rejected,
             max_batch_bytes=max_batch_bytes,
+            on_progress=on_progress,
+            progress_interval=progress_interval,
         )
 
 

@@ -16,7 +16,7 @@ from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
 
 if TYPE_CHECKING:
-    from lago_async._ingest import RejectedEvent
+    from lago_async._ingest import IngestStats, RejectedEvent
     from lago_async.types import Event, EventInput, Fee, FeeEstimate
 
 __all__ = ["Events"]
@@ -222,6 +222,8 @@ class Events(ResourceBase[AsyncLago]):
         close_timeout: float | None = None,
         on_rejected: Callable[[RejectedEvent], Any] | None = None,
         max_batch_bytes: int | None = None,
+        on_progress: Callable[[IngestStats], Any] | None = None,
+        progress_interval: float = 1.0,
     ) -> EventIngestor:
         """A high-volume event sender: ``with lago.events.ingestor() as ingest:``.
 
@@ -230,7 +232,9 @@ class Events(ResourceBase[AsyncLago]):
               after ``flush_interval`` seconds, ``max_in_flight`` at once, each retried up to
               ``max_retries`` times; leaving the block delivers everything (within
               ``close_timeout``, if given). ``max_batch_bytes`` caps the size of one request for
-              proxies that limit bodies. See :class:`~lago_sync.EventIngestor` for the
+              proxies that limit bodies. ``on_progress`` is called with the ingestor's
+              :class:`~lago_async.IngestStats` every ``progress_interval`` seconds and once at the
+              end. See :class:`~lago_sync.EventIngestor` for the
               guarantees and the outcome counters.
         """
         b = self._lago._bound()
@@ -244,6 +248,8 @@ class Events(ResourceBase[AsyncLago]):
                 close_timeout=close_timeout,
                 on_rejected=on_rejected,
                 max_batch_bytes=max_batch_bytes,
+                on_progress=on_progress,
+                progress_interval=progress_interval,
             ),
             b,
         )
