@@ -173,6 +173,8 @@ def unstructure(obj: Any) -> Any:
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise TypeError(f"{obj} is not a finite number")
         return str(obj)
     if attrs.has(type(obj)):
         return unstructure(obj)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -116,6 +117,10 @@ def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
         if isinstance(timestamp, _dt.datetime):
             body = {**body, "timestamp": _unix_timestamp(timestamp)}
         elif type(timestamp) is float:
+            if not math.isfinite(timestamp):
+                raise LagoValidationError(
+                    f"{field}.timestamp", f"must be a finite unix timestamp, got {timestamp!r}"
+                )
             body = {**body, "timestamp": repr(timestamp)}
         elif isinstance(timestamp, bool) or not isinstance(timestamp, (int, float, str)):
             raise LagoValidationError(
@@ -124,34 +129,54 @@ def event_dict(event: Any, field: str = "event") -> dict[str, Any]:
             )
         elif isinstance(timestamp, str):
             try:
-                float(timestamp)
+                finite = math.isfinite(float(timestamp))
             except ValueError:
+                finite = False
+            if not finite:
                 raise LagoValidationError(
-                    f"{field}.timestamp", f"must be a unix timestamp, got {timestamp!r}"
-                ) from None
+                    f"{field}.timestamp", f"must be a finite unix timestamp, got {timestamp!r}"
+                )
     properties = body.get("properties")
     if properties is not None and not isinstance(properties, Mapping):
         raise LagoValidationError(
             f"{field}.properties", f"must be a mapping, got {type(properties).__name__}"
         )
     amount = body.get("precise_total_amount_cents")
-    if amount is not None and not isinstance(amount, str):
-        if isinstance(amount, bool) or not isinstance(amount, (int, float, Decimal)):
-            raise LagoValidationError(
-                f"{field}.precise_total_amount_cents",
-                f"must be a number or a numeric string, got {type(amount).__name__}",
-            )
-        body = {**body, "precise_total_amount_cents": str(amount)}
+    if amount is not None:
+        text = _amount_text(amount, f"{field}.precise_total_amount_cents")
+        if text is not amount:
+            body = {**body, "precise_total_amount_cents": text}
     return body
+
+
+def _amount_text(amount: Any, field: str) -> str:
+    """A decimal amount as the string the API takes: finite, exact (floats by their repr)."""
+    if isinstance(amount, bool) or not isinstance(amount, (str, int, float, Decimal)):
+        raise LagoValidationError(
+            field, f"must be a number or a numeric string, got {type(amount).__name__}"
+        )
+    try:
+        exact = Decimal(repr(amount) if isinstance(amount, float) else amount)
+    except InvalidOperation:
+        raise LagoValidationError(field, f"must be a number, got {amount!r}") from None
+    if not exact.is_finite():
+        raise LagoValidationError(field, f"must be a finite number, got {amount!r}")
+    return amount if isinstance(amount, str) else str(amount)
 
 
 def encode_json(value: Any, field: str = "") -> bytes:
     """Encode ``value`` as JSON, or raise naming the first part that cannot be (``field.a[2]``)."""
     try:
-        return dumps(value)
+        data = dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
         path = _find_unencodable(value, field) or field or "body"
         raise LagoValidationError(path, f"cannot be encoded as JSON ({exc})") from None
+    if b"null" in data:
+        # orjson writes NaN and infinities as null: find whether that happened, and where.
+        path = _find_non_finite(value, field)
+        if path is not None:
+            raise LagoValidationError(path, "must be a finite number, not NaN or an infinity")
+    return data
 
 
 def encode_event(event: Any, field: str = "event") -> bytes:
@@ -181,17 +206,50 @@ def encode_event(event: Any, field: str = "event") -> bytes:
             and "precise_total_amount_cents" not in event
         ):
             try:
-                return orjson.dumps(event)
+                data = orjson.dumps(event)
             except TypeError:
                 pass  # e.g. a Decimal property: the full path encodes or explains it
+            else:
+                # A null may be a NaN or an infinity that orjson wrote as null: the full
+                # path finds out (rare: no event with a null goes the fast way).
+                if b"null" not in data:
+                    return data
     return encode_json(event_dict(event, field), field)
 
 
-def _find_unencodable(value: Any, path: str) -> str | None:
-    if isinstance(value, _JSON_SCALARS) and not isinstance(value, float):
-        return None
+def _find_non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite float in ``value`` (which orjson writes as null)."""
     if isinstance(value, float):
-        return None if value == value and value not in (float("inf"), float("-inf")) else path
+        return None if math.isfinite(value) else path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _find_non_finite(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_non_finite(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif attrs.has(type(value)):
+        return _find_non_finite(unstructure(value), path)
+    return None
+
+
+_INT_RANGE = range(-(2**63), 2**64)
+"""What JSON integers orjson (and Lago's parsers) take: signed and unsigned 64 bits."""
+
+
+def _find_unencodable(value: Any, path: str) -> str | None:
+    """The path of the first part of ``value`` that cannot be sent as what it means."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value in _INT_RANGE else path
+    if isinstance(value, Decimal):
+        return None if value.is_finite() else path
+    if isinstance(value, _JSON_SCALARS):
+        return None
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):

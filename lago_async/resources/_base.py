@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from .._convert import structure
+from .._errors import LagoValidationError
 from .._validate import require_str
 
 if TYPE_CHECKING:
@@ -18,9 +19,29 @@ __all__ = ["AsyncResource", "path_id"]
 T = TypeVar("T")
 
 
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def path_id(value: str, field: str) -> str:
-    """A path identifier, checked and URL-encoded (``/`` included)."""
-    return quote(require_str(value, field), safe="")
+    """A path identifier, checked and URL-encoded (``/`` included).
+
+    ``.`` and ``..`` are refused rather than encoded: URL normalisation (``%2E`` is ``.``)
+    in a proxy or the server would read them as "this folder" and "the parent folder", so
+    that ``customers.get("..")`` could address another resource. Text that cannot be
+    encoded (a lone surrogate) is refused too; both raise :class:`LagoValidationError`
+    naming ``field``.
+    """
+    text = require_str(value, field)
+    if text in _DOT_SEGMENTS:
+        raise LagoValidationError(
+            field, f"{text!r} cannot be an identifier: it would be read as a path segment"
+        )
+    try:
+        return quote(text, safe="")
+    except UnicodeEncodeError:
+        raise LagoValidationError(
+            field, "must be valid Unicode text (it holds a lone surrogate)"
+        ) from None
 
 
 class AsyncResource:
