@@ -173,9 +173,9 @@ def encode_json(value: Any, field: str = "") -> bytes:
         raise LagoValidationError(path, f"cannot be encoded as JSON ({exc})") from None
     if b"null" in data:
         # orjson writes NaN and infinities as null: find whether that happened, and where.
-        path = _find_non_finite(value, field)
-        if path is not None:
-            raise LagoValidationError(path, "must be a finite number, not NaN or an infinity")
+        non_finite = _find_non_finite(value, field)
+        if non_finite is not None:
+            raise LagoValidationError(non_finite, "must be a finite number, not NaN or an infinity")
     return data
 
 
