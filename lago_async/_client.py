@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from ._errors import LagoError, LagoValidationError
+from ._errors import APIResponseValidationError, LagoError, LagoValidationError
 from ._pagination import AsyncPager
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -17,8 +17,11 @@ from ._transport import (
     DEFAULT_MAX_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     Transport,
+    check_max_retries,
+    check_timeout,
 )
 from .resources import AsyncCustomers, AsyncEvents
+from .resources._base import unwrap
 
 __all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
 
@@ -42,7 +45,9 @@ class AsyncLago:
         base_url: the API root including ``/api/v1``; defaults to ``$LAGO_API_URL``, else
             ``https://api.getlago.com/api/v1`` (EU: ``https://api.eu.getlago.com/api/v1``;
             self-hosted: ``https://lago.example.com/api/v1``).
-        timeout: seconds allowed for one request (connecting, sending and reading).
+        timeout: seconds allowed for one attempt of a request (connecting, sending and
+            reading the answer); each retry gets the same again. Every method also takes a
+            ``timeout=`` of its own, checked the same way.
         max_retries: how many times a failed request is sent again (connection errors,
             timeouts, 408, 429, 5xx); 0 disables retries.
         max_retry_delay: the longest server-requested wait (``Retry-After``,
@@ -175,13 +180,18 @@ class AsyncLago:
         fixed = dict(params)
 
         async def fetch(number: int) -> Any:
-            return await transport.request(
+            data = await transport.request(
                 "GET",
                 path,
                 params={**fixed, "page": number},
                 timeout=timeout,
                 max_retries=max_retries,
             )
+            if not isinstance(unwrap(data, key, method="GET", path=path), list):
+                raise APIResponseValidationError(
+                    f"the answer's {key!r} is not a list", method="GET", path=path
+                )
+            return data
 
         return AsyncPager(fetch, key=key, item_type=item_type, page=page)
 
@@ -189,9 +199,10 @@ class AsyncLago:
 def _check_options(
     *, timeout: float | None, max_retries: int | None, batch_limit: int | None
 ) -> None:
-    if timeout is not None and not timeout > 0:
-        raise LagoValidationError("timeout", f"must be a positive number of seconds, got {timeout}")
-    if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
-        raise LagoValidationError("max_retries", f"must be an integer >= 0, got {max_retries!r}")
+    # The same checks as every call's own timeout= and max_retries= (in the transport).
+    if timeout is not None:
+        check_timeout(timeout)
+    if max_retries is not None:
+        check_max_retries(max_retries)
     if batch_limit is not None and (not isinstance(batch_limit, int) or batch_limit < 1):
         raise LagoValidationError("batch_limit", f"must be an integer >= 1, got {batch_limit!r}")

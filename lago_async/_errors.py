@@ -55,16 +55,43 @@ class LagoValidationError(LagoError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 class APIResponseValidationError(LagoError):
-    """A successful answer whose body lacks a field the API documents as always present."""
+    """A successful answer that is not what Lago sends: not JSON, or without the expected
+    object, or lacking a field the API documents as always present.
 
-
-class APIConnectionError(LagoError):
-    """The request could not be completed: connection refused, reset or dropped."""
+    For a write (POST, PUT, PATCH, DELETE) the message says the request may have been applied:
+    the server answered 2xx, so it may have done the work before something in between (a
+    proxy, a load balancer) replaced its answer.
+    """
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         self.method = method
+        """The request's method, when known."""
         self.path = path
+        """The request's path, when known."""
+        text = f"{message} ({method} {path})" if method else message
+        if method in _WRITES:
+            text += "; the request may have been applied"
+        super().__init__(text)
+
+
+class APIConnectionError(LagoError):
+    """The request could not be completed: connection refused, reset or dropped.
+
+    The message names the host, the port and the reason; the aiohttp exception behind it is
+    not chained, since it carries the request's headers (the API key among them).
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", attempts: int = 1
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        """How many times the request was sent."""
         where = f" ({method} {path})" if method else ""
         super().__init__(f"{message}{where}")
 

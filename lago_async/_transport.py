@@ -8,8 +8,10 @@ backoff and header logic live here only, and the event ingestor reuses :func:`ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
+import math
 import random
 import sys
 import time
@@ -21,7 +23,14 @@ import orjson
 from yarl import URL
 
 from ._convert import loads
-from ._errors import APIConnectionError, APITimeoutError, error_for_status
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    LagoError,
+    LagoValidationError,
+    error_for_status,
+)
 from ._version import __version__
 
 __all__ = [
@@ -30,6 +39,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Transport",
     "backoff_delay",
+    "check_max_retries",
+    "check_timeout",
     "is_retryable_status",
     "retry_hint",
 ]
@@ -126,6 +137,29 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Let go of a session whose event loop is gone, without that loop.
+
+    Its connections cannot be closed through their loop any more: their sockets are closed
+    directly, and the session and connector are marked closed so that neither warns later.
+    """
+    connector = session.connector
+    session.detach()
+    if connector is None:
+        return
+    for protocols in list(getattr(connector, "_conns", {}).values()):
+        for entry in protocols:
+            protocol = entry[0] if isinstance(entry, tuple) else entry
+            transport = getattr(protocol, "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+    with contextlib.suppress(AttributeError):
+        connector._conns.clear()
+        connector._closed = True
+
+
 class _SessionHolder:
     """Owns (or borrows) the aiohttp session shared by a client and its ``with_options`` copies."""
 
@@ -149,6 +183,19 @@ class _SessionHolder:
 
     def get(self) -> aiohttp.ClientSession:
         session = self.session
+        if session is not None and not session.closed:
+            bound = getattr(session, "_loop", None)
+            if bound is not None and bound is not asyncio.get_running_loop():
+                # Made under another event loop (a second asyncio.run, say): unusable here.
+                if not self.owned:
+                    raise LagoError(
+                        "the aiohttp session given to the client belongs to another event "
+                        "loop (one that has stopped, or runs in another thread); create the "
+                        "session, and the client, inside the loop that uses them"
+                    )
+                _abandon(session)
+                session = self.session = None
+                self.ingestors.clear()  # they belonged to the old loop and died with it
         if session is None or session.closed:
             if not self.owned:
                 raise APIConnectionError("the aiohttp session given to the client is closed")
@@ -275,14 +322,24 @@ class Transport:
         """Send a request and return its decoded JSON body (``None`` for an empty body).
 
         ``path`` is relative to the API root and already URL-encoded; ``body`` is the JSON
-        encoded beforehand (the resources check and encode their input). Connection errors,
-        timeouts, 408, 429 and 5xx are retried up to ``max_retries`` times with jittered
-        exponential backoff, obeying ``Retry-After``/``X-RateLimit-Reset`` up to
-        ``max_retry_delay``; other errors
-        raise at once. With ``decode=False`` a successful body is returned as raw bytes, not
-        parsed, for callers that only need to recognise it. Raises a subclass of
-        :class:`~lago_async.APIError` or :class:`~lago_async.APIConnectionError`.
+        encoded beforehand (the resources check and encode their input). ``timeout`` bounds
+        each attempt (connecting, sending and reading the answer), not the retries together.
+        Connection errors, timeouts, 408, 429 and 5xx are retried up to ``max_retries`` times
+        with jittered exponential backoff, obeying ``Retry-After``/``X-RateLimit-Reset`` up to
+        ``max_retry_delay``; other errors raise at once. Redirects are not followed (the key
+        is never sent elsewhere): a 3xx raises :class:`~lago_async.APIError`. With
+        ``decode=False`` a successful body is returned as raw bytes, not parsed, for callers
+        that only need to recognise it. Raises a subclass of :class:`~lago_async.APIError`,
+        :class:`~lago_async.APIConnectionError` or
+        :class:`~lago_async.APIResponseValidationError` (a 2xx that is not JSON).
+
+        The exceptions raised chain nothing from aiohttp: its exceptions carry the request's
+        headers, the API key among them.
         """
+        if timeout is not None:
+            check_timeout(timeout)
+        if max_retries is not None:
+            check_max_retries(max_retries)
         url = URL(self._base_url + path, encoded=True)
         query = _encode_params(params)
         client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
@@ -294,9 +351,13 @@ class Transport:
         )
         attempt = 0
         while True:
+            failure: str | None = None
+            timed_out = False
             try:
                 if defaults:
-                    sending = session.request(method, url, params=query, data=body)
+                    sending = session.request(
+                        method, url, params=query, data=body, allow_redirects=False
+                    )
                 else:
                     sending = session.request(
                         method,
@@ -305,40 +366,59 @@ class Transport:
                         data=body,
                         headers=self._headers,
                         timeout=client_timeout,
+                        allow_redirects=False,
                     )
                 async with sending as response:
                     raw = await response.read()
                     status = response.status
-                    if status < 400:
-                        if not decode:
-                            return raw
-                        return loads(raw) if raw else None
-                    error = error_for_status(
-                        status,
-                        _decode_error_body(raw),
+                    location = response.headers.get("Location", "")
+                    headers = response.headers
+            except asyncio.TimeoutError:
+                timed_out = True
+            except aiohttp.ClientError as exc:
+                failure = self._describe(exc, url)
+            # Raised here, outside the except blocks, so that no aiohttp exception (whose
+            # request_info holds the Authorization header) is chained as __context__.
+            if timed_out or failure is not None:
+                if attempt >= retries:
+                    if timed_out:
+                        raise APITimeoutError(
+                            "request timed out", method=method, path=path, attempts=attempt + 1
+                        )
+                    raise APIConnectionError(
+                        f"connection error: {failure}",
                         method=method,
                         path=path,
-                        headers=response.headers,
+                        attempts=attempt + 1,
                     )
-            except asyncio.TimeoutError as exc:
-                if attempt >= retries:
-                    raise APITimeoutError("request timed out", method=method, path=path) from exc
-                delay = backoff_delay(attempt)
-                log.info("lago %s %s timed out, retrying in %.2fs", method, path, delay)
-            except aiohttp.ClientError as exc:
-                if attempt >= retries:
-                    raise APIConnectionError(
-                        f"connection error: {type(exc).__name__}", method=method, path=path
-                    ) from exc
                 delay = backoff_delay(attempt)
                 log.info(
-                    "lago %s %s failed (%s), retrying in %.2fs",
+                    "lago %s %s %s, retrying in %.2fs",
                     method,
                     path,
-                    type(exc).__name__,
+                    "timed out" if timed_out else f"failed ({failure})",
                     delay,
                 )
+            elif status < 300:
+                if not decode:
+                    return raw
+                if not raw:
+                    return None
+                try:
+                    return loads(raw)
+                except orjson.JSONDecodeError:
+                    pass
+                raise APIResponseValidationError(
+                    f"the answer is not JSON: {_preview(raw)}", method=method, path=path
+                )
             else:
+                error = error_for_status(
+                    status,
+                    _redirect_body(status, location) if status < 400 else _decode_error_body(raw),
+                    method=method,
+                    path=path,
+                    headers=headers,
+                )
                 error.attempts = attempt + 1
                 if attempt >= retries or not is_retryable_status(status):
                     raise error
@@ -349,6 +429,59 @@ class Transport:
                 log.info("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
             attempt += 1
             await _sleep(delay)
+
+    def _describe(self, exc: aiohttp.ClientError, url: URL) -> str:
+        """What went wrong, for humans: the host, the port and the OS's reason, never a header."""
+        where = f"{url.host}:{url.port}"
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            os_error = exc.os_error
+            reason = os_error.strerror or str(os_error) or type(os_error).__name__
+            text = f"cannot connect to {where}: {reason}"
+        elif isinstance(exc, aiohttp.ServerDisconnectedError):
+            text = f"{where} closed the connection without answering"
+        elif isinstance(exc, aiohttp.ClientResponseError):
+            text = f"unreadable answer from {where}: {exc.message}"
+        elif isinstance(exc, aiohttp.ClientPayloadError):
+            text = f"the answer from {where} was cut short"
+        else:
+            detail = str(exc)
+            text = f"{type(exc).__name__} talking to {where}" + (f": {detail}" if detail else "")
+        # A server may echo what it received: scrub the key from anything it said.
+        return text.replace(self._api_key, "***")
+
+
+def check_timeout(value: Any, field: str = "timeout") -> float:
+    """A timeout in seconds: a positive, finite number (not a bool), else LagoValidationError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise LagoValidationError(field, f"must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_max_retries(value: Any, field: str = "max_retries") -> int:
+    """A retry count: an integer >= 0 (not a bool), else LagoValidationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LagoValidationError(field, f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _redirect_body(status: int, location: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "error": (
+            f"redirected to {location or 'another address'}; redirects are not followed, so "
+            "that the API key is never sent elsewhere: set base_url to the final address"
+        ),
+    }
+
+
+def _preview(raw: bytes) -> str:
+    text = raw[:120].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(raw) > 120 else "")
 
 
 def _new_timeout(seconds: float) -> aiohttp.ClientTimeout:

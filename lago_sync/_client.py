@@ -32,7 +32,9 @@ class Lago(ClientBase[AsyncLago]):
         base_url: the API root including ``/api/v1``; defaults to ``$LAGO_API_URL``, else
             ``https://api.getlago.com/api/v1`` (EU: ``https://api.eu.getlago.com/api/v1``;
             self-hosted: ``https://lago.example.com/api/v1``).
-        timeout: seconds allowed for one request (connecting, sending and reading).
+        timeout: seconds allowed for one attempt of a request (connecting, sending and
+            reading the answer); each retry gets the same again. Every method also takes a
+            ``timeout=`` of its own, checked the same way.
         max_retries: how many times a failed request is sent again (connection errors,
             timeouts, 408, 429, 5xx); 0 disables retries.
         max_retry_delay: the longest server-requested wait (``Retry-After``,

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from .._convert import structure
-from .._errors import LagoValidationError
+from .._errors import APIResponseValidationError, LagoValidationError
 from .._validate import require_str
 
 if TYPE_CHECKING:
     from .._client import AsyncLago
     from .._transport import Transport
 
-__all__ = ["AsyncResource", "path_id"]
+__all__ = ["AsyncResource", "parse", "path_id", "unwrap"]
 
 T = TypeVar("T")
 
@@ -75,4 +75,31 @@ class AsyncResource:
         data = await self._transport.request(
             method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
         )
-        return structure(data[key], cls)
+        return parse(data, key, cls, method=method, path=path)
+
+
+def unwrap(data: Any, key: str, *, method: str, path: str) -> Any:
+    """The object under ``key`` in a decoded answer, or APIResponseValidationError saying why not.
+
+    Lago wraps every object in a key named after it (``{"customer": {...}}``); an answer
+    without it (an empty body, ``{}``, a proxy's JSON) is not Lago's.
+    """
+    if data is None:
+        raise APIResponseValidationError(
+            f"the answer is empty, expected {key!r}", method=method, path=path
+        )
+    if not isinstance(data, Mapping) or data.get(key) is None:
+        found = sorted(data)[:5] if isinstance(data, Mapping) else type(data).__name__
+        raise APIResponseValidationError(
+            f"the answer has no {key!r} (found {found})", method=method, path=path
+        )
+    return data[key]
+
+
+def parse(data: Any, key: str, cls: type[T], *, method: str, path: str) -> T:
+    """Structure the object under ``key`` into ``cls``, errors naming the request."""
+    value = unwrap(data, key, method=method, path=path)
+    try:
+        return structure(value, cls)
+    except APIResponseValidationError as exc:
+        raise APIResponseValidationError(str(exc), method=method, path=path) from None

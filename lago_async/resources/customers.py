@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .. import types as _models
 from .._pagination import AsyncPager
 from .._validate import as_body, encode_json, require_list, require_str
-from ._base import AsyncResource, path_id
+from ._base import AsyncResource, path_id, unwrap
 
 if TYPE_CHECKING:
     from ..types import (
@@ -345,13 +345,10 @@ class AsyncCustomers(AsyncResource):
         max_retries: int | None = None,
     ) -> str:
         """An embeddable customer-portal URL (``GET /customers/{id}/portal_url``)."""
-        data = await self._transport.request(
-            "GET",
-            f"/customers/{path_id(external_customer_id, 'external_customer_id')}/portal_url",
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-        return str(data["customer"]["portal_url"])
+        path = f"/customers/{path_id(external_customer_id, 'external_customer_id')}/portal_url"
+        data = await self._transport.request("GET", path, timeout=timeout, max_retries=max_retries)
+        customer = unwrap(data, "customer", method="GET", path=path)
+        return str(unwrap(customer, "portal_url", method="GET", path=path))
 
     def applied_coupons(
         self,

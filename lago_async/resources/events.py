@@ -10,11 +10,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .. import types as _models
-from .._convert import structure
 from .._errors import LagoValidationError, UnprocessableEntityError
 from .._pagination import AsyncPager
 from .._validate import as_body, encode_json, event_dict, require_list, require_str
-from ._base import AsyncResource, path_id
+from ._base import AsyncResource, parse, path_id
 
 if TYPE_CHECKING:
     from .._ingest import EventIngestor, IngestStats, RejectedEvent
@@ -104,7 +103,7 @@ class AsyncEvents(AsyncResource):
             if exc.attempts > 1 and only_duplicates(exc):
                 return await self.get(body["transaction_id"], timeout=timeout)
             raise
-        return structure(data["event"], _models.Event)
+        return parse(data, "event", _models.Event, method="POST", path="/events")
 
     async def create_batch(
         self,
@@ -144,7 +143,7 @@ class AsyncEvents(AsyncResource):
                     )
                 )
             raise
-        return structure(data["events"], list[_models.Event])
+        return parse(data, "events", list[_models.Event], method="POST", path="/events/batch")
 
     async def get(
         self,
