@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -24,6 +25,7 @@ __all__ = ["API_PREFIX", "ROUTES", "FakeLago", "RequestRecord"]
 API_PREFIX = "/api/v1"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_log = logging.getLogger("lago_async.testing")
 
 
 class RequestRecord(NamedTuple):
@@ -145,6 +147,7 @@ class FakeLago:
         self._faults = Faults(seed, frozenset(ROUTES), self._lock)
         self._requests: Counter[str] = Counter()
         self._request_log: deque[RequestRecord] = deque(maxlen=request_log_size)
+        self._internal_errors: list[str] = []
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
 
@@ -357,6 +360,7 @@ class FakeLago:
             self._faults.clear()
             self._requests.clear()
             self._request_log.clear()
+            self._internal_errors.clear()
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -463,9 +467,11 @@ class FakeLago:
                     with lock:
                         try:
                             status, payload = operation(request.match_info, request.query, body)
+                            data = orjson.dumps(payload)
                         except ApiError as exc:
-                            status, payload = exc.status, exc.body
-                        data = orjson.dumps(payload)
+                            status, data = exc.status, orjson.dumps(exc.body)
+                        except Exception as exc:  # a bug of FakeLago's: make it loud
+                            status, data = 500, self._internal_error(key, request, exc)
             if after is not None:
                 return drop(request)
             with lock:
@@ -473,6 +479,31 @@ class FakeLago:
             return _json(data, status)
 
         return handle
+
+    def _internal_error(self, route: str, request: web.Request, exc: Exception) -> bytes:
+        """Record an unexpected exception (see :attr:`internal_errors`) and say so in JSON."""
+        text = f"{route} ({request.path_qs}): {type(exc).__name__}: {exc}"
+        self._internal_errors.append(text)
+        _log.error("FakeLago internal error on %s", text, exc_info=exc)
+        return orjson.dumps(
+            {
+                "status": 500,
+                "error": "Internal Server Error",
+                "code": "fake_lago_internal_error",
+                "error_details": {"exception": [f"{type(exc).__name__}: {exc}"]},
+            }
+        )
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Unexpected exceptions FakeLago met while answering (a snapshot; empty normally).
+
+        FakeLago answers every request as Lago would; an exception it did not expect is a bug
+        of its own, answered with a JSON 500 (``code: fake_lago_internal_error``) and listed
+        here. The pytest fixtures fail a test that left one.
+        """
+        with self._lock:
+            return list(self._internal_errors)
 
     async def _no_route(self, request: web.Request) -> web.Response:
         with self._lock:

@@ -17,6 +17,9 @@ from typing import Any
 
 from multidict import MultiMapping
 
+from .._convert import _parse_rfc3339
+from ._shapes import CUSTOMER, check
+
 JSONObject = dict[str, Any]
 Result = tuple[int, Any]
 Operation = Callable[[Mapping[str, str], MultiMapping[str], Any], Result]
@@ -107,18 +110,30 @@ def parse_timestamp(value: Any) -> str | None:
     return result
 
 
-def parse_datetime(value: str) -> str | None:
-    """An ISO 8601 date or datetime string as :func:`iso`, or ``None`` when unreadable."""
+def parse_datetime(value: str, *, clamp: bool = False) -> str | None:
+    """An ISO 8601 date or datetime string as :func:`iso`, or ``None`` when unreadable.
+
+    A moment that falls outside years 1 to 9999 once moved to UTC (``0001-01-01T00:00+05:00``)
+    is unreadable, unless ``clamp``: then it becomes the first or last representable moment,
+    which is what it means as a filter bound.
+    """
     text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        try:  # Python 3.10 refuses "Z" and fractions other than 3 or 6 digits
+            dt = _parse_rfc3339(text)
+        except ValueError:
+            return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=_UTC)
-    return iso(dt)
+    try:
+        return iso(dt)
+    except OverflowError:
+        if not clamp:
+            return None
+        edge = datetime.min if dt.year == 1 else datetime.max
+        return iso(edge.replace(tzinfo=_UTC))
 
 
 def _month_bounds(now: datetime) -> tuple[str, str, str]:
@@ -156,12 +171,23 @@ def fmt_decimal(value: Units | Decimal) -> str:
 
 
 def amount_cents(units: Units, unit_amount_cents: int) -> tuple[int, Decimal]:
-    """``(amount_cents rounded half up, precise amount in cents)`` for ``units``."""
+    """``(amount_cents rounded half up, precise amount in cents)`` for ``units``.
+
+    An amount past what Lago stores (64-bit cents) is refused with 422, as a sum Lago cannot
+    hold would be, rather than crashing the answer.
+    """
     precise = Decimal(units) * unit_amount_cents
-    return int(precise.to_integral_value(rounding=ROUND_HALF_UP)), precise
+    amount = int(precise.to_integral_value(rounding=ROUND_HALF_UP))
+    if not -_MAX_INT <= amount <= _MAX_INT:
+        raise unprocessable({"amount_cents": ["value_is_out_of_range"]})
+    return amount, precise
 
 
 # -- paging and query helpers --------------------------------------------------------------
+
+
+_MAX_INT = 2**63 - 1
+"""The largest integer Lago's database (and its JSON answers) can hold."""
 
 
 def _int_param(query: Query, name: str, default: int) -> int:
@@ -172,6 +198,8 @@ def _int_param(query: Query, name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         return default
+    if value > _MAX_INT:
+        raise bad_request(f"{name} must be at most {_MAX_INT}")
     return value if value >= 1 else default
 
 
@@ -317,21 +345,10 @@ class Store:
     def upsert_customer(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /customers``: create, or update the customer with this ``external_id``."""
         data = _root(body, "customer")
-        external_id = _text(data.get("external_id"))
-        if not external_id:
-            raise unprocessable({"external_id": [MANDATORY]})
-        errors: JSONObject = {}
-        currency = data.get("currency")
-        if currency is not None and not (
-            isinstance(currency, str) and len(currency) == 3 and currency.isupper()
-        ):
-            errors["currency"] = [INVALID]
-        name = data.get("name")
-        if name is not None and not isinstance(name, str):
-            errors["name"] = [INVALID]
+        errors = check(data, CUSTOMER)
         if errors:
-            raise unprocessable(errors)
-        return 200, {"customer": self._save_customer(external_id, data)}
+            raise unprocessable(dict(errors))
+        return 200, {"customer": self._save_customer(data["external_id"], data)}
 
     def _save_customer(self, external_id: str, data: Mapping[str, Any]) -> JSONObject:
         now = now_iso()
@@ -764,7 +781,7 @@ class Store:
         for name in ("timestamp_from", "timestamp_to"):
             raw = query.get(name)
             if raw:
-                parsed = parse_datetime(raw)
+                parsed = parse_datetime(raw, clamp=True)
                 if parsed is None:
                     raise unprocessable({name: ["invalid_date"]})
                 bounds[name] = parsed

@@ -18,6 +18,7 @@ async def fake() -> AsyncIterator[FakeLago]:
     """A started FakeLago (seed 0, batch limit 100)."""
     async with FakeLago(api_key=API_KEY, seed=0) as server:
         yield server
+    assert server.internal_errors == [], "FakeLago failed internally"
 
 
 @pytest.fixture

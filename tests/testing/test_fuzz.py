@@ -1,0 +1,161 @@
+"""A bounded fuzz test of FakeLago: requests drawn from the spec's own schemas.
+
+For every route FakeLago serves (the spec's events and customers operations), hypothesis draws
+request bodies from the operation's request schema (``tests._schema_strategies``), query
+parameters from their schemas and path identifiers among known and unknown ones. Every
+answer must be below 500, JSON, and valid under the spec's response schema for its status.
+The spec is read from ``../shared`` (skipped when absent), its known defects patched as
+``tests._spec`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lago_async.testing import ROUTES
+from tests._schema_strategies import from_schema
+from tests._spec import load_spec, resolve, schema_validator
+from tests.testing.test_spec_conformance import FORMATS, operation, seeded
+
+PATH_VALUES = {
+    "external_customer_id": st.sampled_from(["acme", "plain", "nobody", "a b/c"]),
+    "transaction_id": st.sampled_from(["seed-1", "seed-4", "missing"]) | st.text(min_size=1),
+    "applied_coupon_id": st.sampled_from(["{coupon}", "00000000-0000-4000-8000-000000000000"]),
+}
+
+
+def inline(node: Any, depth: int = 0) -> Any:
+    """``node`` with every local ``$ref`` replaced by (a copy of) what it points to.
+
+    The spec's known defects are patched on the way, as tests/_spec.py does for validation:
+    ``oneOf`` branches that overlap (integer and number) become ``anyOf``.
+    """
+    if depth > 40:
+        raise RecursionError("the schema is too deep to inline")
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = inline(copy.deepcopy(resolve(node["$ref"])), depth + 1)
+            rest = {k: v for k, v in node.items() if k not in ("$ref", "description", "example")}
+            return {**target, **inline(rest, depth + 1)} if rest else target
+        out = {
+            k: inline(v, depth + 1)
+            for k, v in node.items()
+            if k not in ("description", "example", "examples")
+        }
+        branches = out.get("oneOf")
+        if isinstance(branches, list) and _overlapping(branches):
+            out["anyOf"] = out.pop("oneOf")
+        return out
+    if isinstance(node, list):
+        return [inline(item, depth + 1) for item in node]
+    return node
+
+
+def _overlapping(branches: list[Any]) -> bool:
+    types = {b.get("type") for b in branches if isinstance(b, dict)}
+    return "integer" in types and "number" in types
+
+
+def request_strategy(route: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Draws ``{"path": ..., "params": ..., "body": ...}`` for one route."""
+    template = route.split(" ", 1)[1]
+    op = operation(route)
+    parts: dict[str, st.SearchStrategy[Any]] = {}
+    shared = load_spec()["paths"][template].get("parameters", [])
+    params = [resolve(p) for p in [*shared, *op.get("parameters", [])]]
+    for param in params:
+        if param["in"] == "path":
+            parts[f"path:{param['name']}"] = PATH_VALUES[param["name"]]
+        elif param["in"] == "query":
+            schema = inline(param.get("schema", {}))
+            parts[f"query:{param['name']}"] = st.none() | from_schema(schema)
+    if "requestBody" in op:
+        schema = inline(resolve(op["requestBody"])["content"]["application/json"]["schema"])
+        parts["body"] = from_schema(schema)
+    return st.fixed_dictionaries(parts).map(lambda drawn: _request(template, drawn))
+
+
+def _request(template: str, drawn: dict[str, Any]) -> dict[str, Any]:
+    path = template
+    query: list[tuple[str, str]] = []
+    for key, value in drawn.items():
+        kind, _, name = key.partition(":")
+        if kind == "path":
+            encoded = value if value == "{coupon}" else quote(value, safe="")
+            path = path.replace("{" + name + "}", encoded)
+        elif kind == "query" and value is not None:
+            values = value if isinstance(value, list) else [value]
+            query.extend((name, _text(v)) for v in values)
+    return {"path": path, "params": query, "body": drawn.get("body")}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def exchange(route: str, request: dict[str, Any]) -> tuple[int, Any]:
+    fake, names = await seeded(strict=False)
+    try:
+        async with aiohttp.ClientSession() as session:
+            method = route.split(" ", 1)[0]
+            body = request["body"]
+            async with session.request(
+                method,
+                fake.base_url + request["path"].replace("{coupon}", names["coupon"]),
+                params=request["params"],
+                data=None if body is None else orjson.dumps(body),
+                headers={
+                    "Authorization": f"Bearer {fake.api_key}",
+                    "Content-Type": "application/json",
+                },
+            ) as response:
+                raw = await response.read()
+                assert response.headers["Content-Type"].startswith("application/json"), raw[:200]
+                status = response.status
+        assert fake.internal_errors == []
+    finally:
+        await fake.stop()
+    return status, orjson.loads(raw) if raw else None
+
+
+def check_answer(route: str, status: int, body: Any) -> None:
+    assert status < 500, body
+    documented = operation(route)["responses"]
+    assert str(status) in documented, f"{route} answered {status}, undocumented: {body}"
+    schema = resolve(documented[str(status)])["content"]["application/json"]["schema"]
+    validator = schema_validator(schema).evolve(format_checker=FORMATS)
+    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+load_spec_or_skip = load_spec  # the spec helpers skip the test when ../shared is absent
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_fuzzed_requests_get_valid_answers(route: str) -> None:
+    load_spec_or_skip()
+    strategy = request_strategy(route)
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        database=None,
+    )
+    @given(request=strategy)
+    def run(request: dict[str, Any]) -> None:
+        status, body = asyncio.run(exchange(route, request))
+        check_answer(route, status, body)
+
+    run()
