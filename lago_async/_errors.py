@@ -140,6 +140,10 @@ class APIError(LagoError):
         self.error: str | None = error if isinstance(error, str) else None
         super().__init__(self._message())
 
+    def add_note_to_message(self, note: str) -> None:
+        """Append a hint for humans to the message (``str(error)``)."""
+        self.args = (f"{self.args[0]} ({note})", *self.args[1:])
+
     def _message(self) -> str:
         parts = [f"{self.status}"]
         if self.error:

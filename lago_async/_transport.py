@@ -12,6 +12,7 @@ import contextlib
 import email.utils
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -34,6 +35,7 @@ from ._errors import (
 from ._version import __version__
 
 __all__ = [
+    "API_ROOT",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
@@ -48,6 +50,7 @@ __all__ = [
 log = logging.getLogger("lago_async")
 
 DEFAULT_BASE_URL = "https://api.getlago.com/api/v1"
+API_ROOT = "/api/v1"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
@@ -59,6 +62,29 @@ USER_AGENT = (
     f"lago-async-python/{__version__} "
     f"(Python {'.'.join(map(str, sys.version_info[:3]))}; aiohttp {aiohttp.__version__})"
 )
+
+
+def setup_logging_from_env() -> None:
+    """Log every request on the ``lago_async`` logger when ``$LAGO_LOG`` asks for it.
+
+    ``LAGO_LOG=info`` gives one line per attempt (method, path, status, attempt, elapsed ms
+    and the server's request id); ``LAGO_LOG=debug`` adds retry and ingestor details. The
+    lines go to stderr unless the application configured a handler of its own. Nothing else
+    changes when the variable is unset. Headers, and so the API key, are never logged.
+    """
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(
+        os.environ.get("LAGO_LOG", "").strip().lower()
+    )
+    if level is None:
+        return
+    log.setLevel(level)
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+
+
+setup_logging_from_env()
 
 # Indirection so tests can replace sleeping without patching asyncio itself.
 _sleep = asyncio.sleep
@@ -350,9 +376,11 @@ class Transport:
             holder.owned and self._headers is holder.headers and client_timeout is holder.timeout
         )
         attempt = 0
+        logging_on = log.isEnabledFor(logging.INFO)
         while True:
             failure: str | None = None
             timed_out = False
+            started = time.perf_counter() if logging_on else 0.0
             try:
                 if defaults:
                     sending = session.request(
@@ -377,6 +405,20 @@ class Transport:
                 timed_out = True
             except aiohttp.ClientError as exc:
                 failure = self._describe(exc, url)
+            if logging_on:
+                outcome = (
+                    "timed out" if timed_out else failure if failure is not None else str(status)
+                )
+                request_id = None if failure or timed_out else headers.get("X-Request-Id")
+                log.info(
+                    "lago request: %s %s -> %s (attempt %d, %.1f ms%s)",
+                    method,
+                    path,
+                    outcome,
+                    attempt + 1,
+                    (time.perf_counter() - started) * 1000,
+                    f", request id {request_id}" if request_id else "",
+                )
             # Raised here, outside the except blocks, so that no aiohttp exception (whose
             # request_info holds the Authorization header) is chained as __context__.
             if timed_out or failure is not None:
@@ -392,7 +434,7 @@ class Transport:
                         attempts=attempt + 1,
                     )
                 delay = backoff_delay(attempt)
-                log.info(
+                log.debug(
                     "lago %s %s %s, retrying in %.2fs",
                     method,
                     path,
@@ -419,6 +461,11 @@ class Transport:
                     path=path,
                     headers=headers,
                 )
+                if status == 404 and error.code is None and not self._base_url.endswith(API_ROOT):
+                    error.add_note_to_message(
+                        f"base_url {self._base_url!r} does not end in {API_ROOT}: "
+                        "is it the API root (https://your-lago/api/v1)?"
+                    )
                 error.attempts = attempt + 1
                 if attempt >= retries or not is_retryable_status(status):
                     raise error
@@ -426,7 +473,7 @@ class Transport:
                 if hint is not None and hint > self.max_retry_delay:
                     raise error
                 delay = backoff_delay(attempt) if hint is None else hint
-                log.info("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
+                log.debug("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
             attempt += 1
             await _sleep(delay)
 
