@@ -16,7 +16,10 @@ from ._transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_DELAY,
     DEFAULT_TIMEOUT,
+    INITIAL_RETRY_DELAY,
+    MAX_BACKOFF,
     Transport,
+    check_delay,
     check_max_retries,
     check_timeout,
 )
@@ -52,6 +55,10 @@ class AsyncLago:
             timeouts, 408, 429, 5xx); 0 disables retries.
         max_retry_delay: the longest server-requested wait (``Retry-After``,
             ``X-RateLimit-Reset``) a retry obeys; a longer one raises at once.
+        initial_retry_delay: seconds before the first retry when the server gave no hint;
+            each further retry waits twice as long (less up to 25% of jitter).
+        max_retry_backoff: the longest of those waits. Tests of code that meets faults can
+            set both to a few milliseconds (``with_options`` takes them too).
         batch_limit: the most events ``POST /events/batch`` takes (100 on Lago Cloud;
             self-hosted servers can change it).
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
@@ -72,6 +79,8 @@ class AsyncLago:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+        initial_retry_delay: float = INITIAL_RETRY_DELAY,
+        max_retry_backoff: float = MAX_BACKOFF,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
@@ -85,7 +94,14 @@ class AsyncLago:
         url = base_url or os.environ.get("LAGO_API_URL") or DEFAULT_BASE_URL
         if not url.startswith(("http://", "https://")):
             raise LagoError(f"base_url must start with http:// or https://, got {url!r}")
-        _check_options(timeout=timeout, max_retries=max_retries, batch_limit=batch_limit)
+        _check_options(
+            timeout=timeout,
+            max_retries=max_retries,
+            batch_limit=batch_limit,
+            max_retry_delay=max_retry_delay,
+            initial_retry_delay=initial_retry_delay,
+            max_retry_backoff=max_retry_backoff,
+        )
         self.batch_limit = batch_limit
         self._transport = Transport(
             api_key=key,
@@ -93,6 +109,8 @@ class AsyncLago:
             timeout=timeout,
             max_retries=max_retries,
             max_retry_delay=max_retry_delay,
+            initial_retry_delay=initial_retry_delay,
+            max_retry_backoff=max_retry_backoff,
             session=session,
             connection_limit=connection_limit,
             default_headers=default_headers,
@@ -130,6 +148,8 @@ class AsyncLago:
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_delay: float | None = None,
+        initial_retry_delay: float | None = None,
+        max_retry_backoff: float | None = None,
         batch_limit: int | None = None,
         default_headers: Mapping[str, str] | None = None,
     ) -> AsyncLago:
@@ -138,13 +158,22 @@ class AsyncLago:
         ``lago.with_options(max_retries=5).events.create(...)``. Closing either closes the
         shared pool, so close the original when you are done.
         """
-        _check_options(timeout=timeout, max_retries=max_retries, batch_limit=batch_limit)
+        _check_options(
+            timeout=timeout,
+            max_retries=max_retries,
+            batch_limit=batch_limit,
+            max_retry_delay=max_retry_delay,
+            initial_retry_delay=initial_retry_delay,
+            max_retry_backoff=max_retry_backoff,
+        )
         new = object.__new__(AsyncLago)
         new.batch_limit = self.batch_limit if batch_limit is None else batch_limit
         new._transport = self._transport.copy(
             timeout=timeout,
             max_retries=max_retries,
             max_retry_delay=max_retry_delay,
+            initial_retry_delay=initial_retry_delay,
+            max_retry_backoff=max_retry_backoff,
             default_headers=default_headers,
         )
         new._bind_resources()
@@ -197,12 +226,25 @@ class AsyncLago:
 
 
 def _check_options(
-    *, timeout: float | None, max_retries: int | None, batch_limit: int | None
+    *,
+    timeout: float | None,
+    max_retries: int | None,
+    batch_limit: int | None,
+    max_retry_delay: float | None = None,
+    initial_retry_delay: float | None = None,
+    max_retry_backoff: float | None = None,
 ) -> None:
     # The same checks as every call's own timeout= and max_retries= (in the transport).
     if timeout is not None:
         check_timeout(timeout)
     if max_retries is not None:
         check_max_retries(max_retries)
+    for name, value in (
+        ("max_retry_delay", max_retry_delay),
+        ("initial_retry_delay", initial_retry_delay),
+        ("max_retry_backoff", max_retry_backoff),
+    ):
+        if value is not None:
+            check_delay(value, name)
     if batch_limit is not None and (not isinstance(batch_limit, int) or batch_limit < 1):
         raise LagoValidationError("batch_limit", f"must be an integer >= 1, got {batch_limit!r}")

@@ -47,7 +47,7 @@ from ._errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from ._transport import backoff_delay, is_retryable_status, retry_hint
+from ._transport import is_retryable_status, retry_hint
 from ._validate import encode_event
 
 if TYPE_CHECKING:
@@ -727,7 +727,7 @@ class EventIngestor:
             attempt += 1
             self._retries += 1
             if self._paused_until <= loop.time():
-                await _transport._sleep(backoff_delay(attempt - 1))
+                await _transport._sleep(self._transport.backoff(attempt - 1))
 
     def _resolve(self, pending: list[bytes], exc: UnprocessableEntityError) -> list[bytes] | None:
         """Settle the events a 422 names and return the others, to be sent again.

@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Transport",
     "backoff_delay",
+    "check_delay",
     "check_max_retries",
     "check_timeout",
     "is_retryable_status",
@@ -122,14 +123,28 @@ def retry_hint(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def backoff_delay(attempt: int) -> float:
+def backoff_delay(
+    attempt: int, initial: float = INITIAL_RETRY_DELAY, cap: float = MAX_BACKOFF
+) -> float:
     """Jittered exponential backoff before retry number ``attempt + 1`` (0-based).
 
-    ``min(0.5 * 2**attempt, 8)`` seconds, less up to 25% of jitter so that many clients that
-    failed together do not come back together.
+    ``min(initial * 2**attempt, cap)`` seconds (by default ``min(0.5 * 2**attempt, 8)``), less
+    up to 25% of jitter so that many clients that failed together do not come back together.
     """
-    base = min(INITIAL_RETRY_DELAY * (2.0**attempt), MAX_BACKOFF)
+    base = min(initial * (2.0**attempt), cap)
     return base * (1.0 - 0.25 * _random())
+
+
+def check_delay(value: Any, field: str) -> float:
+    """A delay in seconds: a finite number >= 0 (not a bool), else LagoValidationError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise LagoValidationError(field, f"must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def _encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
@@ -255,7 +270,9 @@ class Transport:
         "_base_url",
         "_headers",
         "_holder",
+        "initial_retry_delay",
         "max_retries",
+        "max_retry_backoff",
         "max_retry_delay",
         "timeout",
     )
@@ -268,6 +285,8 @@ class Transport:
         timeout: float,
         max_retries: int,
         max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+        initial_retry_delay: float = INITIAL_RETRY_DELAY,
+        max_retry_backoff: float = MAX_BACKOFF,
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
@@ -278,6 +297,8 @@ class Transport:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_delay = max_retry_delay
+        self.initial_retry_delay = initial_retry_delay
+        self.max_retry_backoff = max_retry_backoff
         headers = {
             "Authorization": f"Bearer {api_key}",
             "User-Agent": USER_AGENT,
@@ -305,6 +326,8 @@ class Transport:
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_delay: float | None = None,
+        initial_retry_delay: float | None = None,
+        max_retry_backoff: float | None = None,
         default_headers: Mapping[str, str] | None = None,
     ) -> Transport:
         """A transport with other settings that shares this one's connection pool."""
@@ -314,10 +337,20 @@ class Transport:
             timeout=self.timeout if timeout is None else timeout,
             max_retries=self.max_retries if max_retries is None else max_retries,
             max_retry_delay=self.max_retry_delay if max_retry_delay is None else max_retry_delay,
+            initial_retry_delay=(
+                self.initial_retry_delay if initial_retry_delay is None else initial_retry_delay
+            ),
+            max_retry_backoff=(
+                self.max_retry_backoff if max_retry_backoff is None else max_retry_backoff
+            ),
             _holder=self._holder,
         )
         new._headers = {**self._headers, **default_headers} if default_headers else self._headers
         return new
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered pause before retry number ``attempt + 1``, with this configuration."""
+        return backoff_delay(attempt, self.initial_retry_delay, self.max_retry_backoff)
 
     def session(self) -> aiohttp.ClientSession:
         """The shared aiohttp session, created on first use inside the running loop."""
@@ -433,7 +466,7 @@ class Transport:
                         path=path,
                         attempts=attempt + 1,
                     )
-                delay = backoff_delay(attempt)
+                delay = self.backoff(attempt)
                 log.debug(
                     "lago %s %s %s, retrying in %.2fs",
                     method,
@@ -472,7 +505,7 @@ class Transport:
                 hint = retry_hint(error.headers)
                 if hint is not None and hint > self.max_retry_delay:
                     raise error
-                delay = backoff_delay(attempt) if hint is None else hint
+                delay = self.backoff(attempt) if hint is None else hint
                 log.debug("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
             attempt += 1
             await _sleep(delay)

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 import aiohttp
 
 from lago_async._client import DEFAULT_BATCH_LIMIT, AsyncLago
-from lago_async._transport import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_DELAY, DEFAULT_TIMEOUT
+from lago_async._transport import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_DELAY,
+    DEFAULT_TIMEOUT,
+    INITIAL_RETRY_DELAY,
+    MAX_BACKOFF,
+)
 from lago_sync._portal import ClientBase, reject_loop_bound
 from lago_sync.resources.customers import Customers
 from lago_sync.resources.events import Events
@@ -39,6 +45,10 @@ class Lago(ClientBase[AsyncLago]):
             timeouts, 408, 429, 5xx); 0 disables retries.
         max_retry_delay: the longest server-requested wait (``Retry-After``,
             ``X-RateLimit-Reset``) a retry obeys; a longer one raises at once.
+        initial_retry_delay: seconds before the first retry when the server gave no hint;
+            each further retry waits twice as long (less up to 25% of jitter).
+        max_retry_backoff: the longest of those waits. Tests of code that meets faults can
+            set both to a few milliseconds (``with_options`` takes them too).
         batch_limit: the most events ``POST /events/batch`` takes (100 on Lago Cloud;
             self-hosted servers can change it).
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
@@ -67,6 +77,8 @@ class Lago(ClientBase[AsyncLago]):
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+        initial_retry_delay: float = INITIAL_RETRY_DELAY,
+        max_retry_backoff: float = MAX_BACKOFF,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
@@ -80,6 +92,8 @@ class Lago(ClientBase[AsyncLago]):
                 timeout=timeout,
                 max_retries=max_retries,
                 max_retry_delay=max_retry_delay,
+                initial_retry_delay=initial_retry_delay,
+                max_retry_backoff=max_retry_backoff,
                 batch_limit=batch_limit,
                 session=session,
                 connection_limit=connection_limit,
@@ -112,6 +126,8 @@ class Lago(ClientBase[AsyncLago]):
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_delay: float | None = None,
+        initial_retry_delay: float | None = None,
+        max_retry_backoff: float | None = None,
         batch_limit: int | None = None,
         default_headers: Mapping[str, str] | None = None,
     ) -> Lago:
@@ -125,6 +141,8 @@ class Lago(ClientBase[AsyncLago]):
                 timeout=timeout,
                 max_retries=max_retries,
                 max_retry_delay=max_retry_delay,
+                initial_retry_delay=initial_retry_delay,
+                max_retry_backoff=max_retry_backoff,
                 batch_limit=batch_limit,
                 default_headers=default_headers,
             )

@@ -24,17 +24,15 @@ def event(n: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries after a few milliseconds instead of the real backoff, to keep tests short."""
-    monkeypatch.setattr("lago_async._ingest.backoff_delay", lambda attempt: 0.002)
+# Retries after a few milliseconds instead of the real backoff, to keep tests short.
+FAST_BACKOFF = {"initial_retry_delay": 0.002, "max_retry_backoff": 0.002}
 
 
 def stored_ids(fake: FakeLago) -> Counter[str]:
     return Counter(e["transaction_id"] for e in fake.events)
 
 
-async def test_50k_events_through_every_fault_exactly_once(fast_backoff: None) -> None:
+async def test_50k_events_through_every_fault_exactly_once() -> None:
     total = 50_000
     invalid = {n for n in range(total) if n % 100 == 37}  # 1% the server refuses
     async with FakeLago(seed=1234) as fake:
@@ -43,7 +41,7 @@ async def test_50k_events_through_every_fault_exactly_once(fast_backoff: None) -
         fake.faults.rate_limit(route=BATCH, rate=0.05, reset=0)
         fake.faults.drop(route=BATCH, rate=0.02)
         fake.faults.store_then_drop(route=BATCH, rate=0.02)
-        async with AsyncLago(api_key=fake.api_key, base_url=fake.base_url) as lago:
+        async with AsyncLago(api_key=fake.api_key, base_url=fake.base_url, **FAST_BACKOFF) as lago:
             async with lago.events.ingestor(max_retries=50) as ingest:
                 for n in range(total):
                     extra = {"timestamp": 10**15} if n in invalid else {}  # beyond year 9999

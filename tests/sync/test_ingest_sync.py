@@ -10,8 +10,6 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from lago_async.testing import FakeLago
 from lago_sync import Lago
 
@@ -28,10 +26,7 @@ def event(n: int) -> dict[str, object]:
     }
 
 
-def test_eight_threads_deliver_every_event_exactly_once(
-    fake: FakeLago, lago: Lago, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("lago_async._ingest.backoff_delay", lambda attempt: 0.002)
+def test_eight_threads_deliver_every_event_exactly_once(fake: FakeLago, lago: Lago) -> None:
     fake.faults.add(route=BATCH, status=503, rate=0.1)
     fake.faults.rate_limit(route=BATCH, rate=0.05, reset=0)
     fake.faults.drop(route=BATCH, rate=0.02)
@@ -39,7 +34,8 @@ def test_eight_threads_deliver_every_event_exactly_once(
     threads, per_thread = 8, 2_500
     errors: list[BaseException] = []
 
-    with lago.events.ingestor(max_queue=1_000, max_retries=50) as ingest:
+    fast = lago.with_options(initial_retry_delay=0.002, max_retry_backoff=0.002)
+    with fast.events.ingestor(max_queue=1_000, max_retries=50) as ingest:
 
         def produce(worker: int) -> None:
             try:

@@ -190,3 +190,40 @@ class served:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.runner.cleanup()
+
+
+# --- configurable backoff ---------------------------------------------------------------------
+
+
+async def test_retry_backoff_is_configurable_per_client_and_per_copy(
+    mocked: aioresponses, sleeps: list[float]
+) -> None:
+    for _ in range(6):
+        mocked.get(CUSTOMER, status=503)
+    async with AsyncLago(
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        max_retries=2,
+        initial_retry_delay=0.01,
+        max_retry_backoff=0.015,
+    ) as lago:
+        with pytest.raises(APIError):
+            await lago.customers.get("acme")
+        assert len(sleeps) == 2
+        assert 0.0075 <= sleeps[0] <= 0.01 and 0.01125 <= sleeps[1] <= 0.015
+        sleeps.clear()
+        slower = lago.with_options(initial_retry_delay=1.0, max_retry_backoff=1.0)
+        with pytest.raises(APIError):
+            await slower.customers.get("acme")
+        assert len(sleeps) == 2 and all(0.75 <= s <= 1.0 for s in sleeps)
+
+
+@pytest.mark.parametrize("name", ["initial_retry_delay", "max_retry_backoff", "max_retry_delay"])
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "1", True])
+def test_backoff_options_are_checked(name: str, value: Any) -> None:
+    with pytest.raises(LagoValidationError) as info:
+        AsyncLago(api_key=API_KEY, base_url=BASE_URL, **{name: value})
+    assert info.value.field == name
+    lago = AsyncLago(api_key=API_KEY, base_url=BASE_URL)
+    with pytest.raises(LagoValidationError):
+        lago.with_options(**{name: value})
