@@ -9,16 +9,18 @@
 
 Blocking code uses ``with FakeLago.in_thread() as fake:``; pytest users enable the fixtures
 with ``pytest_plugins = ["lago_async.testing.pytest_plugin"]``; ``python -m
-lago_async.testing`` serves one from the command line. The server depends only on aiohttp
-and orjson (not on the SDK itself) and imports neither pytest nor aiohttp's test utilities.
+lago_async.testing`` serves one from the command line (with faults, seed data and an
+inspection route, for apps under test in another process). The server does not use the SDK's
+client (only its timestamp parser) and imports neither pytest nor aiohttp's test utilities.
 """
 
 from ._faults import DROP, LATENCY, STORE_THEN_DROP, FaultRule, Faults
-from ._server import API_PREFIX, ROUTES, FakeLago, RequestRecord
+from ._server import API_PREFIX, INSPECTION_PATH, ROUTES, FakeLago, RequestRecord
 
 __all__ = [
     "API_PREFIX",
     "DROP",
+    "INSPECTION_PATH",
     "LATENCY",
     "ROUTES",
     "STORE_THEN_DROP",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from types import TracebackType
@@ -19,10 +19,12 @@ from multidict import MultiDict, MultiDictProxy
 from ._faults import Faults
 from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
 
-__all__ = ["API_PREFIX", "ROUTES", "FakeLago", "RequestRecord"]
+__all__ = ["API_PREFIX", "INSPECTION_PATH", "ROUTES", "FakeLago", "RequestRecord"]
 
 #: Where FakeLago serves the API, as Lago does (``base_url`` ends with it).
 API_PREFIX = "/api/v1"
+#: FakeLago's own route (outside the API) serving :meth:`FakeLago.state`, same bearer token.
+INSPECTION_PATH = "/_fake_lago/state"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = logging.getLogger("lago_async.testing")
@@ -339,6 +341,66 @@ class FakeLago:
                 )
             )
 
+    def add_events(self, events: Sequence[Mapping[str, Any]]) -> list[JSONObject]:
+        """Store events as ``POST /events/batch`` would (all or none); returns copies.
+
+        Raises ``ValueError`` with Lago's per-index details when one is invalid or already
+        stored. Any number of events is taken (the batch limit is for HTTP requests).
+        """
+        with self._lock:
+            limit = self._store.batch_limit
+            self._store.batch_limit = max(limit, len(events), 1)
+            try:
+                _, payload = self._store.create_batch({}, _NO_QUERY, {"events": list(events)})
+            except ApiError as exc:
+                raise ValueError(f"invalid events: {exc.body}") from None
+            finally:
+                self._store.batch_limit = limit
+            return [dict(event) for event in payload["events"]]
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Seed customers, subscriptions and events from one mapping (a seed file's JSON).
+
+        ``{"customers": [{"external_id": "acme", "name": "Acme", ...}],
+        "subscriptions": [{"external_id": "sub_1", "external_customer_id": "acme"}],
+        "events": [{"transaction_id": "tx-1", "code": "calls",
+        "external_subscription_id": "sub_1", ...}]}``; every key is optional. Raises
+        ``ValueError`` naming what is wrong.
+        """
+        unknown = set(data) - {"customers", "subscriptions", "events"}
+        if unknown:
+            raise ValueError(f"unknown keys in the seed data: {sorted(unknown)}")
+        for index, customer in enumerate(data.get("customers", [])):
+            if not isinstance(customer, Mapping) or "external_id" not in customer:
+                raise ValueError(f"customers[{index}] needs an external_id")
+            fields = {k: v for k, v in customer.items() if k != "external_id"}
+            self.add_customer(customer["external_id"], **fields)
+        for index, subscription in enumerate(data.get("subscriptions", [])):
+            try:
+                self.add_subscription(
+                    subscription["external_id"], subscription["external_customer_id"]
+                )
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"subscriptions[{index}] needs external_id and external_customer_id"
+                ) from None
+        events = data.get("events", [])
+        if events:
+            self.add_events(events)
+
+    def state(self) -> JSONObject:
+        """What FakeLago holds and has seen, as JSON-ready data (what ``GET /_fake_lago/state``
+        serves): customers, subscriptions, events, requests per route, faults fired."""
+        with self._lock:
+            return {
+                "customers": list(self._store.customers.values()),
+                "subscriptions": list(self._store.subscriptions.values()),
+                "events": list(self._store.events),
+                "requests": dict(self._requests),
+                "faults_fired": dict(self._faults.fired),
+                "internal_errors": list(self._internal_errors),
+            }
+
     def close_period(self, external_subscription_id: str) -> None:
         """End a subscription's open billing period, as invoicing would.
 
@@ -406,8 +468,14 @@ class FakeLago:
             app.router.add_route(
                 method, API_PREFIX + path, self._handler(method, path, operation, has_body)
             )
+        app.router.add_route("GET", INSPECTION_PATH, self._inspect)
         app.router.add_route("*", "/{tail:.*}", self._no_route)
         return app
+
+    async def _inspect(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _json(_UNAUTHORIZED, 401)
+        return _json(orjson.dumps(self.state()), 200)
 
     def _handler(
         self,
