@@ -80,6 +80,20 @@ async def async_ingestor(args: argparse.Namespace) -> dict[str, Any]:
     return result(args.count, m, delivered=stats.delivered, batches=stats.batches)
 
 
+async def async_ingestor_many(args: argparse.Namespace) -> dict[str, Any]:
+    """``lago_async``: ``await ingest.send_many(events)``, the bulk entry point."""
+    from lago_async import AsyncLago
+
+    async with AsyncLago(api_key=args.api_key, base_url=args.url + API) as lago:
+        async with lago.events.ingestor() as ingest:
+            await ingest.send_many(make_event("warm", n) for n in range(args.warmup))
+        with Measure() as m:
+            async with lago.events.ingestor() as ingest:
+                await ingest.send_many(make_event(args.run, n) for n in range(args.count))
+    stats = ingest.stats
+    return result(args.count, m, delivered=stats.delivered, batches=stats.batches)
+
+
 def sync_ingestor(args: argparse.Namespace) -> dict[str, Any]:
     """``lago_sync``: ``with lago.events.ingestor() as ingest: ingest.send(...)`` from threads."""
     from lago_sync import Lago
@@ -323,6 +337,7 @@ async def ingestor_memory(args: argparse.Namespace) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "async_ingestor": async_ingestor,
+    "async_ingestor_many": async_ingestor_many,
     "sync_ingestor": sync_ingestor,
     "raw_batches": raw_batches,
     "official_batch": official_batch,
