@@ -6,7 +6,7 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck", "sync_check"]
+nox.options.sessions = ["tests", "lint", "typecheck", "api_check", "sync_check"]
 
 PYTHON = ["3.11"]
 
@@ -31,6 +31,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on both packages."""
     session.install("-e", ".[lint]")
     session.run("mypy", "--strict", "lago_async", "lago_sync")
+
+
+@nox.session(python=PYTHON)
+def api_check(session: nox.Session) -> None:
+    """Fail when the committed API code differs from a fresh generation from the spec."""
+    session.install("-e", ".[lint]")
+    session.run("python", "tools/generate_api.py", "--check", *session.posargs)
 
 
 @nox.session(python=PYTHON)
