@@ -12,6 +12,7 @@ For each of the spec's operations (read from ../shared; skipped when absent):
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import re
@@ -212,6 +213,8 @@ async def test_operation(op_id: str, mocked: aioresponses) -> None:
     async_method = getattr(async_cls, name)
     sync_method = getattr(sync_cls, name)
     assert inspect.signature(sync_method) == expected(inspect.signature(async_method))
+    annotation = str(inspect.signature(async_method).return_annotation)
+    assert annotation.replace("builtins.", "") == returns, "docs/api.md shows another type"
 
     # a request from the spec's examples is sent as the spec says, and validates
     schema = request_schema(op)
@@ -254,3 +257,16 @@ async def test_operation(op_id: str, mocked: aioresponses) -> None:
             missing = properties_of(item) - fields
             assert not missing, f"{model.__name__} lacks {sorted(missing)}"
         typing.get_type_hints(model)
+
+
+def test_every_resource_group_has_a_reference_page_in_the_site() -> None:
+    root = API_DOC.parent
+    nav = (root.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = sorted((root / "reference" / "api").glob("*.md"))
+    groups = {row[0].split(".")[0] for row in doc_rows().values()}
+    assert {page.stem for page in pages} == groups
+    for page in pages:
+        assert f"reference/api/{page.name}" in nav, f"{page.name} is not in mkdocs.yml's nav"
+        for target in re.findall(r"^::: (\S+)$", page.read_text(encoding="utf-8"), re.M):
+            module, _, name = target.rpartition(".")
+            assert hasattr(importlib.import_module(module), name), target
