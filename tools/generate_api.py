@@ -435,6 +435,8 @@ class Operation:
             return f"list[{self.result_model}]"
         if self.result == "pager":
             return f"AsyncPager[{self.result_model}]"
+        if self.result == "mapping":
+            return "dict[str, Any]"
         if self.result == "raw":
             return "Any"
         return "None"
@@ -642,7 +644,10 @@ def _result(spec: Spec, models: Models, operation: Operation, op: dict[str, Any]
         refs = [p for p in inner_schema["allOf"] if ref_name(p)]
         inner = refs[0] if refs else inner
     annotation, kind = models.annotation(inner, owner, key, operation.tag, False)
-    if kind != "object" or annotation.startswith("dict["):
+    if kind == "object" and annotation.startswith("dict["):
+        operation.result = "mapping"  # a free-form object (metadata): a dict
+        return
+    if kind != "object":
         operation.result = "raw"
         return
     operation.result_model = annotation
@@ -870,6 +875,7 @@ def _doc(op: Operation) -> list[str]:
             " (fetching pages as it goes)"
         ),
         "raw": "the decoded JSON answer",
+        "mapping": f"the ``{op.result_key}`` object of the answer, as a ``dict``",
         "none": "nothing",
     }[op.result]
     first = f"``{op.method} {op.path}``."
@@ -1006,8 +1012,8 @@ def render_method(op: Operation) -> list[str]:
     lines.append('        """' + doc[0])
     for line in doc[1:]:
         if not line:
-            lines.append("")
             continue
+        lines.append("")  # one paragraph per line of _doc
         lines += textwrap.wrap(line, 96, initial_indent="        ", subsequent_indent="        ")
     lines.append('        """')
     path_expr = op.path
@@ -1076,9 +1082,10 @@ def render_method(op: Operation) -> list[str]:
         cls = {
             "model": f"_models.{op.result_model}",
             "list": f"builtins.list[_models.{op.result_model}]",
+            "mapping": "dict[str, Any]",
         }.get(op.result, "None")
         common = f"params={params_arg}, body={payload}, timeout=timeout, max_retries=max_retries"
-        if op.result in ("model", "list"):
+        if op.result in ("model", "list", "mapping"):
             call = (
                 f"await self._call({op.method!r}, {path_text}, key={op.result_key!r}, cls={cls}, "
                 + common

@@ -85,10 +85,13 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.AppliedCoupon`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``status``, ``coupon_code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -119,8 +122,10 @@ class Customers(ResourceBase[AsyncLago]):
         """``POST /customers/{external_customer_id}/checkout_url``.
 
         Returns the :class:`~lago_async.types.CustomerCheckoutUrl`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -178,10 +183,13 @@ class Customers(ResourceBase[AsyncLago]):
         """``POST /customers``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Body (``customer``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CustomerCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -251,12 +259,15 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.CreditNote`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``issuing_date_from``, ``issuing_date_to``, ``search_term``, ``reason``,
         ``credit_status``, ``refund_status``, ``invoice_number``, ``amount_from``,
         ``amount_to``, ``self_billed``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -306,12 +317,15 @@ class Customers(ResourceBase[AsyncLago]):
         """``GET /customers/{external_customer_id}/current_usage``.
 
         Returns the :class:`~lago_async.types.CustomerUsage`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
         ``apply_taxes``, ``charge_id``, ``charge_code``, ``billable_metric_code``, ``group``,
         ``filter_by_charge_id``, ``filter_by_charge_code``, ``filter_by_group``, ``full_usage``,
         ``filter_by_presentation``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -348,8 +362,10 @@ class Customers(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -374,8 +390,10 @@ class Customers(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
 
         Returns the :class:`~lago_async.types.AppliedCoupon`.
+
         Path identifiers (positional): ``external_customer_id``, ``applied_coupon_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -399,8 +417,10 @@ class Customers(ResourceBase[AsyncLago]):
         """``GET /customers/{external_customer_id}``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -437,12 +457,15 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Invoice`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``amount_from``, ``amount_to``, ``issuing_date_from``, ``issuing_date_to``, ``status``,
         ``payment_status``, ``payment_overdue``, ``search_term``, ``payment_dispute_lost``,
         ``invoice_type``, ``self_billed``, ``metadata``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -495,10 +518,12 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Customer`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``account_type``, ``billing_entity_codes``, ``search_term``, ``countries``, ``states``,
         ``zipcodes``, ``currencies``, ``has_tax_identification_number``, ``metadata``,
         ``customer_type``, ``has_customer_type``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -543,10 +568,13 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.CustomerUsage`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_subscription_id``, ``billable_metric_code``, ``periods_count``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -583,10 +611,13 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.PaymentRequest`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``payment_status``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -621,10 +652,13 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Payment`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``invoice_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -656,10 +690,13 @@ class Customers(ResourceBase[AsyncLago]):
         """``GET /customers/{external_customer_id}/projected_usage``.
 
         Returns the :class:`~lago_async.types.CustomerProjectedUsage`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
         ``apply_taxes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -693,10 +730,13 @@ class Customers(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Subscription`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``plan_code``, ``status``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

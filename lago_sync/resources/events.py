@@ -211,8 +211,10 @@ class Events(ResourceBase[AsyncLago]):
         """``GET /events/{transaction_id}``.
 
         Returns the :class:`~lago_async.types.Event`.
+
         Path identifiers (positional): ``transaction_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -240,9 +242,11 @@ class Events(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Event` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_subscription_id``, ``code``, ``timestamp_from_started_at``,
         ``timestamp_from``, ``timestamp_to``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

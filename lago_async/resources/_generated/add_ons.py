@@ -42,9 +42,11 @@ class AsyncAddOns(AsyncResource):
         """``POST /add_ons``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Body (``add_on``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AddOnCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -94,8 +96,10 @@ class AsyncAddOns(AsyncResource):
         """``DELETE /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -119,8 +123,10 @@ class AsyncAddOns(AsyncResource):
         """``GET /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -150,7 +156,9 @@ class AsyncAddOns(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.AddOn` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -186,11 +194,14 @@ class AsyncAddOns(AsyncResource):
         """``PUT /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``add_on``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AddOnUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

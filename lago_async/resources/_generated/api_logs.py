@@ -29,8 +29,10 @@ class AsyncApiLogs(AsyncResource):
         """``GET /api_logs/{request_id}``.
 
         Returns the :class:`~lago_async.types.ApiLog`.
+
         Path identifiers (positional): ``request_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -66,9 +68,11 @@ class AsyncApiLogs(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.ApiLog`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``from_date``, ``to_date``, ``http_methods``, ``http_statuses``, ``api_version``,
         ``request_paths``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -43,10 +43,13 @@ class AsyncAppliedCoupons(AsyncResource):
         """``POST /applied_coupons``.
 
         Returns the :class:`~lago_async.types.AppliedCoupon`.
+
         Body (``applied_coupon``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AppliedCouponInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_customer_id``, ``coupon_code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -105,8 +108,10 @@ class AsyncAppliedCoupons(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.AppliedCoupon`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``status``, ``external_customer_id``, ``coupon_code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -53,10 +53,12 @@ class AsyncBillableMetrics(AsyncResource):
         """``POST /billable_metrics``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Body (``billable_metric``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -114,8 +116,10 @@ class AsyncBillableMetrics(AsyncResource):
         """``DELETE /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -149,11 +153,14 @@ class AsyncBillableMetrics(AsyncResource):
         """``POST /billable_metrics/evaluate_expression``.
 
         Returns the :class:`~lago_async.types.ExpressionResult`.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricEvaluateExpressionInput` / mapping as the first
         argument after the path identifiers; an argument left out is not sent, ``None`` is sent
         as ``null``.
+
         Required body fields: ``expression``, ``event``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -183,8 +190,10 @@ class AsyncBillableMetrics(AsyncResource):
         """``GET /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -214,7 +223,9 @@ class AsyncBillableMetrics(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.BillableMetric`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -254,12 +265,15 @@ class AsyncBillableMetrics(AsyncResource):
         """``PUT /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``billable_metric``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

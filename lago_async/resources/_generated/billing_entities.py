@@ -67,11 +67,14 @@ class AsyncBillingEntities(AsyncResource):
         """``POST /billing_entities``.
 
         Returns the :class:`~lago_async.types.BillingEntity`.
+
         Body (``billing_entity``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillingEntityCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``code``, ``name``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -152,8 +155,10 @@ class AsyncBillingEntities(AsyncResource):
         """``GET /billing_entities/{code}``.
 
         Returns the :class:`~lago_async.types.BillingEntityExtended`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -177,6 +182,7 @@ class AsyncBillingEntities(AsyncResource):
         """``GET /billing_entities``.
 
         Returns a list of :class:`~lago_async.types.BillingEntity`.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -231,12 +237,15 @@ class AsyncBillingEntities(AsyncResource):
         """``PUT /billing_entities/{code}``.
 
         Returns the :class:`~lago_async.types.BillingEntityExtended`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillingEntityUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

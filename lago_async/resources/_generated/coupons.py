@@ -56,9 +56,11 @@ class AsyncCoupons(AsyncResource):
         """``POST /coupons``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Body (``coupon``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CouponCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -120,8 +122,10 @@ class AsyncCoupons(AsyncResource):
         """``DELETE /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -145,8 +149,10 @@ class AsyncCoupons(AsyncResource):
         """``GET /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -176,7 +182,9 @@ class AsyncCoupons(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Coupon`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -218,11 +226,14 @@ class AsyncCoupons(AsyncResource):
         """``PUT /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``coupon``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CouponUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

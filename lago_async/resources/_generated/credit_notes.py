@@ -42,12 +42,14 @@ class AsyncCreditNotesMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -55,9 +57,11 @@ class AsyncCreditNotesMetadata(AsyncResource):
         """
         _lago_id = path_id(lago_id, "lago_id")
         _key = path_id(key, "key")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/credit_notes/{_lago_id}/metadata/{_key}",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -66,21 +70,25 @@ class AsyncCreditNotesMetadata(AsyncResource):
 
     async def delete_all(
         self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
         :class:`~lago_async.APIError` for the server's refusals.
         """
         _lago_id = path_id(lago_id, "lago_id")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/credit_notes/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -95,13 +103,16 @@ class AsyncCreditNotesMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -110,9 +121,11 @@ class AsyncCreditNotesMetadata(AsyncResource):
         _lago_id = path_id(lago_id, "lago_id")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "PATCH",
             f"/credit_notes/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -127,13 +140,16 @@ class AsyncCreditNotesMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -142,9 +158,11 @@ class AsyncCreditNotesMetadata(AsyncResource):
         _lago_id = path_id(lago_id, "lago_id")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "POST",
             f"/credit_notes/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -183,10 +201,13 @@ class AsyncCreditNotes(AsyncResource):
         """``POST /credit_notes``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``invoice_id``, ``items``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -238,8 +259,10 @@ class AsyncCreditNotes(AsyncResource):
         """``POST /credit_notes/{lago_id}/download``.
 
         Returns the :class:`~lago_async.types.CreditNote`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -270,10 +293,13 @@ class AsyncCreditNotes(AsyncResource):
         """``POST /credit_notes/estimate``.
 
         Returns the :class:`~lago_async.types.EstimatedCreditNote`.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteEstimateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``invoice_id``, ``items``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -305,8 +331,10 @@ class AsyncCreditNotes(AsyncResource):
         """``GET /credit_notes/{lago_id}``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -349,10 +377,12 @@ class AsyncCreditNotes(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.CreditNote`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``issuing_date_from``, ``issuing_date_to``, ``search_term``,
         ``currency``, ``reason``, ``credit_status``, ``refund_status``, ``invoice_number``,
         ``amount_from``, ``amount_to``, ``self_billed``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -398,12 +428,16 @@ class AsyncCreditNotes(AsyncResource):
         """``PUT /credit_notes/{lago_id}``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``refund_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -436,8 +470,10 @@ class AsyncCreditNotes(AsyncResource):
         """``PUT /credit_notes/{lago_id}/void``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -72,9 +72,12 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the whole JSON body, as a mapping.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -106,8 +109,10 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -139,8 +144,10 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
         Returns nothing.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -170,8 +177,10 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -204,8 +213,10 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.WalletAlert`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -240,11 +251,14 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         """``PUT /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``alert``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletAlertUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -285,12 +299,14 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``key``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -299,9 +315,11 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         _external_customer_id = path_id(external_customer_id, "external_customer_id")
         _wallet_code = path_id(wallet_code, "wallet_code")
         _key = path_id(key, "key")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/customers/{_external_customer_id}/wallets/{_wallet_code}/metadata/{_key}",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -316,12 +334,14 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -329,9 +349,11 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         """
         _external_customer_id = path_id(external_customer_id, "external_customer_id")
         _wallet_code = path_id(wallet_code, "wallet_code")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/customers/{_external_customer_id}/wallets/{_wallet_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -347,13 +369,16 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -363,9 +388,11 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         _wallet_code = path_id(wallet_code, "wallet_code")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "PATCH",
             f"/customers/{_external_customer_id}/wallets/{_wallet_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -381,13 +408,16 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -397,9 +427,11 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         _wallet_code = path_id(wallet_code, "wallet_code")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "POST",
             f"/customers/{_external_customer_id}/wallets/{_wallet_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -424,8 +456,10 @@ class AsyncCustomersPaymentMethods(AsyncResource):
         """``DELETE /customers/{external_customer_id}/payment_methods/{lago_id}``.
 
         Returns the :class:`~lago_async.types.PaymentMethod`.
+
         Path identifiers (positional): ``external_customer_id``, ``lago_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -458,9 +492,12 @@ class AsyncCustomersPaymentMethods(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.PaymentMethod`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -490,8 +527,10 @@ class AsyncCustomersPaymentMethods(AsyncResource):
         """``PUT /customers/{external_customer_id}/payment_methods/{lago_id}/set_as_default``.
 
         Returns the :class:`~lago_async.types.PaymentMethod`.
+
         Path identifiers (positional): ``external_customer_id``, ``lago_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -563,12 +602,16 @@ class AsyncCustomersWallets(AsyncResource):
         """``POST /customers/{external_customer_id}/wallets``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``rate_amount``, ``currency``, ``external_customer_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -655,8 +698,10 @@ class AsyncCustomersWallets(AsyncResource):
         """``DELETE /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -687,8 +732,10 @@ class AsyncCustomersWallets(AsyncResource):
         """``GET /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -722,10 +769,13 @@ class AsyncCustomersWallets(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Wallet`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -774,11 +824,14 @@ class AsyncCustomersWallets(AsyncResource):
         """``PUT /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -866,10 +919,13 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.AppliedCoupon`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``status``, ``coupon_code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -902,8 +958,10 @@ class AsyncCustomersBase(AsyncResource):
         """``POST /customers/{external_customer_id}/checkout_url``.
 
         Returns the :class:`~lago_async.types.CustomerCheckoutUrl`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -966,10 +1024,13 @@ class AsyncCustomersBase(AsyncResource):
         """``POST /customers``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Body (``customer``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CustomerCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1085,12 +1146,15 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.CreditNote`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``issuing_date_from``, ``issuing_date_to``, ``search_term``, ``reason``,
         ``credit_status``, ``refund_status``, ``invoice_number``, ``amount_from``,
         ``amount_to``, ``self_billed``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1142,12 +1206,15 @@ class AsyncCustomersBase(AsyncResource):
         """``GET /customers/{external_customer_id}/current_usage``.
 
         Returns the :class:`~lago_async.types.CustomerUsage`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
         ``apply_taxes``, ``charge_id``, ``charge_code``, ``billable_metric_code``, ``group``,
         ``filter_by_charge_id``, ``filter_by_charge_code``, ``filter_by_group``, ``full_usage``,
         ``filter_by_presentation``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1190,8 +1257,10 @@ class AsyncCustomersBase(AsyncResource):
         """``DELETE /customers/{external_customer_id}``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1221,8 +1290,10 @@ class AsyncCustomersBase(AsyncResource):
         """``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
 
         Returns the :class:`~lago_async.types.AppliedCoupon`.
+
         Path identifiers (positional): ``external_customer_id``, ``applied_coupon_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1252,8 +1323,10 @@ class AsyncCustomersBase(AsyncResource):
         """``GET /customers/{external_customer_id}``.
 
         Returns the :class:`~lago_async.types.Customer`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1297,12 +1370,15 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Invoice`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``amount_from``, ``amount_to``, ``issuing_date_from``, ``issuing_date_to``, ``status``,
         ``payment_status``, ``payment_overdue``, ``search_term``, ``payment_dispute_lost``,
         ``invoice_type``, ``self_billed``, ``metadata``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1357,10 +1433,12 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Customer`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``account_type``, ``billing_entity_codes``, ``search_term``, ``countries``, ``states``,
         ``zipcodes``, ``currencies``, ``has_tax_identification_number``, ``metadata``,
         ``customer_type``, ``has_customer_type``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1407,10 +1485,13 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.CustomerUsage`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_subscription_id``, ``billable_metric_code``, ``periods_count``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1450,10 +1531,13 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.PaymentRequest`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``payment_status``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1490,10 +1574,13 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Payment`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``invoice_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1522,8 +1609,10 @@ class AsyncCustomersBase(AsyncResource):
         """``GET /customers/{external_customer_id}/portal_url``.
 
         Returns the :class:`~lago_async.types.GetCustomerPortalUrlCustomer`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1554,10 +1643,13 @@ class AsyncCustomersBase(AsyncResource):
         """``GET /customers/{external_customer_id}/projected_usage``.
 
         Returns the :class:`~lago_async.types.CustomerProjectedUsage`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
         ``apply_taxes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1597,10 +1689,13 @@ class AsyncCustomersBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Subscription`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``plan_code``, ``status``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

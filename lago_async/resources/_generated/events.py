@@ -46,7 +46,9 @@ class AsyncEventsBase(AsyncResource):
         """``POST /events/batch_estimate_instant_fees``.
 
         Returns a list of :class:`~lago_async.types.FeeEstimate`.
+
         Body: the sequence of ``events`` items.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -81,10 +83,13 @@ class AsyncEventsBase(AsyncResource):
         """``POST /events``.
 
         Returns the :class:`~lago_async.types.Event`.
+
         Body (``event``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.EventInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``transaction_id``, ``external_subscription_id``, ``code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -136,7 +141,9 @@ class AsyncEventsBase(AsyncResource):
         """``POST /events/batch``.
 
         Returns a list of :class:`~lago_async.types.CreateBatchEventsEvents`.
+
         Body: the sequence of ``events`` items.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -168,10 +175,13 @@ class AsyncEventsBase(AsyncResource):
         """``POST /events/estimate_fees``.
 
         Returns a list of :class:`~lago_async.types.Fee`.
+
         Body (``event``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.EventEstimateFeesInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``code``, ``external_subscription_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -218,11 +228,14 @@ class AsyncEventsBase(AsyncResource):
         """``POST /events/estimate_instant_fees``.
 
         Returns a list of :class:`~lago_async.types.FeeEstimate`.
+
         Body (``event``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.EventEstimateInstantFeesInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``code``, ``external_subscription_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -271,8 +284,10 @@ class AsyncEventsBase(AsyncResource):
         """``GET /events/{transaction_id}``.
 
         Returns the :class:`~lago_async.types.Event`.
+
         Path identifiers (positional): ``transaction_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -307,9 +322,11 @@ class AsyncEventsBase(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Event` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_subscription_id``, ``code``, ``timestamp_from_started_at``,
         ``timestamp_from``, ``timestamp_to``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -37,8 +37,10 @@ class AsyncFeaturesPrivileges(AsyncResource):
         """``DELETE /features/{code}/privileges/{privilege_code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``, ``privilege_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -85,10 +87,13 @@ class AsyncFeatures(AsyncResource):
         """``POST /features``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Body (``feature``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FeatureCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -122,8 +127,10 @@ class AsyncFeatures(AsyncResource):
         """``DELETE /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -147,8 +154,10 @@ class AsyncFeatures(AsyncResource):
         """``GET /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -179,8 +188,10 @@ class AsyncFeatures(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Feature`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``search_term``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -212,11 +223,14 @@ class AsyncFeatures(AsyncResource):
         """``PUT /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``feature``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FeatureUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -31,8 +31,10 @@ class AsyncFees(AsyncResource):
         """``DELETE /fees/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Fee`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -56,8 +58,10 @@ class AsyncFees(AsyncResource):
         """``GET /fees/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Fee`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -102,11 +106,13 @@ class AsyncFees(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Fee` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``external_subscription_id``, ``event_transaction_id``,
         ``currency``, ``fee_type``, ``billable_metric_code``, ``payment_status``,
         ``created_at_from``, ``created_at_to``, ``succeeded_at_from``, ``succeeded_at_to``,
         ``failed_at_from``, ``failed_at_to``, ``refunded_at_from``, ``refunded_at_to``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -153,12 +159,16 @@ class AsyncFees(AsyncResource):
         """``PUT /fees/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Fee`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``fee``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FeeUpdateInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``payment_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -58,11 +58,14 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Body (``invoice``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceOneOffCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``external_customer_id``, ``fees``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -110,8 +113,10 @@ class AsyncInvoices(AsyncResource):
         """``DELETE /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -135,8 +140,10 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/download``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -160,8 +167,10 @@ class AsyncInvoices(AsyncResource):
         """``PUT /invoices/{lago_id}/finalize``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -185,8 +194,10 @@ class AsyncInvoices(AsyncResource):
         """``GET /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -231,11 +242,13 @@ class AsyncInvoices(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Invoice`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``amount_from``, ``amount_to``, ``issuing_date_from``,
         ``issuing_date_to``, ``statuses``, ``payment_statuses``, ``payment_overdue``,
         ``search_term``, ``currency``, ``payment_dispute_lost``, ``invoice_type``,
         ``self_billed``, ``billing_entity_codes``, ``metadata``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -275,8 +288,10 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/lose_dispute``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -300,8 +315,10 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/payment_url``.
 
         Returns the :class:`~lago_async.types.InvoicePaymentDetails`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -340,10 +357,13 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/preview``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoicePreviewInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``customer``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -393,8 +413,10 @@ class AsyncInvoices(AsyncResource):
         """``PUT /invoices/{lago_id}/refresh``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -418,8 +440,10 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/retry``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -451,11 +475,14 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/retry_payment``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``payment_method``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.RetryPaymentInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -496,11 +523,14 @@ class AsyncInvoices(AsyncResource):
         """``PUT /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``invoice``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -539,11 +569,14 @@ class AsyncInvoices(AsyncResource):
         """``POST /invoices/{lago_id}/void``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceVoidInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

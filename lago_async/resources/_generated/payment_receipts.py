@@ -27,8 +27,10 @@ class AsyncPaymentReceipts(AsyncResource):
         """``GET /payment_receipts/{lago_id}``.
 
         Returns the :class:`~lago_async.types.PaymentReceipt`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -59,8 +61,10 @@ class AsyncPaymentReceipts(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.PaymentReceipt`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``invoice_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

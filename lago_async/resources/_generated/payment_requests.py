@@ -39,11 +39,14 @@ class AsyncPaymentRequests(AsyncResource):
         """``POST /payment_requests``.
 
         Returns the :class:`~lago_async.types.PaymentRequest`.
+
         Body (``payment_request``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PaymentRequestCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``external_customer_id``, ``email``, ``lago_invoice_ids``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -87,8 +90,10 @@ class AsyncPaymentRequests(AsyncResource):
         """``GET /payment_requests/{lago_id}``.
 
         Returns the :class:`~lago_async.types.PaymentRequest`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -123,8 +128,10 @@ class AsyncPaymentRequests(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.PaymentRequest`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``currency``, ``external_customer_id``, ``payment_status``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -75,12 +75,16 @@ class AsyncPlansChargesFilters(AsyncResource):
         """``POST /plans/{code}/charges/{charge_code}/filters``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``properties``, ``values``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -135,11 +139,14 @@ class AsyncPlansChargesFilters(AsyncResource):
         """``DELETE /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterDeleteInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -174,8 +181,10 @@ class AsyncPlansChargesFilters(AsyncResource):
         """``GET /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -210,9 +219,12 @@ class AsyncPlansChargesFilters(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of
         :class:`~lago_async.types.ChargeFilterFull` (fetching pages as it goes).
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -249,11 +261,14 @@ class AsyncPlansChargesFilters(AsyncResource):
         """``PUT /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -313,8 +328,10 @@ class AsyncPlansEntitlementsPrivileges(AsyncResource):
         """``DELETE /plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``, ``privilege_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -376,12 +393,16 @@ class AsyncPlansCharges(AsyncResource):
         """``POST /plans/{code}/charges``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``billable_metric_id``, ``charge_model``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -454,11 +475,14 @@ class AsyncPlansCharges(AsyncResource):
         """``DELETE /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeDeleteInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -491,8 +515,10 @@ class AsyncPlansCharges(AsyncResource):
         """``GET /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -525,9 +551,12 @@ class AsyncPlansCharges(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Charge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -575,11 +604,14 @@ class AsyncPlansCharges(AsyncResource):
         """``PUT /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -664,9 +696,12 @@ class AsyncPlansEntitlements(AsyncResource):
         """``POST /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -698,8 +733,10 @@ class AsyncPlansEntitlements(AsyncResource):
         """``DELETE /plans/{code}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -730,8 +767,10 @@ class AsyncPlansEntitlements(AsyncResource):
         """``GET /plans/{code}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -756,8 +795,10 @@ class AsyncPlansEntitlements(AsyncResource):
         """``GET /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -787,9 +828,12 @@ class AsyncPlansEntitlements(AsyncResource):
         """``PATCH /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -839,11 +883,14 @@ class AsyncPlansFixedCharges(AsyncResource):
         """``POST /plans/{code}/fixed_charges``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -912,11 +959,14 @@ class AsyncPlansFixedCharges(AsyncResource):
         """``DELETE /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeDeleteInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -949,8 +999,10 @@ class AsyncPlansFixedCharges(AsyncResource):
         """``GET /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -983,9 +1035,12 @@ class AsyncPlansFixedCharges(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.FixedCharge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1028,11 +1083,14 @@ class AsyncPlansFixedCharges(AsyncResource):
         """``PUT /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1102,12 +1160,14 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1115,9 +1175,11 @@ class AsyncPlansMetadata(AsyncResource):
         """
         _code = path_id(code, "code")
         _key = path_id(key, "key")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/plans/{_code}/metadata/{_key}",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -1126,21 +1188,25 @@ class AsyncPlansMetadata(AsyncResource):
 
     async def delete_all(
         self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
         :class:`~lago_async.APIError` for the server's refusals.
         """
         _code = path_id(code, "code")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/plans/{_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -1155,13 +1221,16 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1170,9 +1239,11 @@ class AsyncPlansMetadata(AsyncResource):
         _code = path_id(code, "code")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "PATCH",
             f"/plans/{_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -1187,13 +1258,16 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1202,9 +1276,11 @@ class AsyncPlansMetadata(AsyncResource):
         _code = path_id(code, "code")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "POST",
             f"/plans/{_code}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -1264,11 +1340,14 @@ class AsyncPlans(AsyncResource):
         """``POST /plans``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Body (``plan``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PlanCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``name``, ``code``, ``interval``, ``amount_cents``,
         ``amount_currency``, ``pay_in_advance``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1345,8 +1424,10 @@ class AsyncPlans(AsyncResource):
         """``DELETE /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1370,8 +1451,10 @@ class AsyncPlans(AsyncResource):
         """``GET /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1401,7 +1484,9 @@ class AsyncPlans(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Plan` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1451,11 +1536,14 @@ class AsyncPlans(AsyncResource):
         """``PUT /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``plan``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PlanUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -79,13 +79,18 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         """``POST /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``properties``, ``values``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -140,9 +145,12 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         """``DELETE /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -177,9 +185,12 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -216,10 +227,13 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of
         :class:`~lago_async.types.ChargeFilterFull` (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -257,12 +271,16 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         """``PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -326,9 +344,12 @@ class AsyncSubscriptionsEntitlementsPrivileges(AsyncResource):
         ``/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}``
 
         Returns the :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``, ``feature_code``, ``privilege_code``;
         each is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -368,10 +389,14 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         """``POST /subscriptions/{external_id}/alerts``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the whole JSON body, as a mapping.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -403,9 +428,12 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         """``DELETE /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -437,9 +465,12 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         """``DELETE /subscriptions/{external_id}/alerts``.
 
         Returns nothing.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -469,9 +500,12 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         """``GET /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -504,9 +538,12 @@ class AsyncSubscriptionsAlerts(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Alert` (fetching
         pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -542,12 +579,16 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         """``PUT /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``alert``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AlertUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -614,9 +655,12 @@ class AsyncSubscriptionsCharges(AsyncResource):
         """``GET /subscriptions/{external_id}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -651,10 +695,13 @@ class AsyncSubscriptionsCharges(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Charge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -695,13 +742,17 @@ class AsyncSubscriptionsCharges(AsyncResource):
         """``PUT /subscriptions/{external_id}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionChargeOverride` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -772,9 +823,12 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         """``DELETE /subscriptions/{external_id}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``, ``feature_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -806,9 +860,12 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         """``GET /subscriptions/{external_id}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -840,10 +897,14 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         """``PATCH /subscriptions/{external_id}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -883,9 +944,12 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
         """``GET /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``external_id``, ``fixed_charge_code``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -920,10 +984,13 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.FixedCharge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -960,13 +1027,17 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
         """``PUT /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``external_id``, ``fixed_charge_code``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionFixedChargeOverride` / mapping as the first
         argument after the path identifiers; an argument left out is not sent, ``None`` is sent
         as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1063,11 +1134,15 @@ class AsyncSubscriptions(AsyncResource):
         """``POST /subscriptions``.
 
         Returns the :class:`~lago_async.types.SubscriptionExtended`.
+
         Body (``subscription``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_customer_id``, ``plan_code``, ``external_id``.
+
         Other body fields (keywords, beside the wrapper): ``authorization``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1141,10 +1216,13 @@ class AsyncSubscriptions(AsyncResource):
         """``DELETE /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.Subscription`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``,
         ``on_termination_credit_note``, ``on_termination_invoice``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1179,9 +1257,12 @@ class AsyncSubscriptions(AsyncResource):
         """``GET /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.SubscriptionExtended`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1206,8 +1287,10 @@ class AsyncSubscriptions(AsyncResource):
         """``GET /subscriptions/{external_id}/lifetime_usage``.
 
         Returns the :class:`~lago_async.types.LifetimeUsage`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1242,9 +1325,11 @@ class AsyncSubscriptions(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Subscription`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``currency``, ``external_customer_id``, ``plan_code``, ``status``,
         ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1295,14 +1380,20 @@ class AsyncSubscriptions(AsyncResource):
         """``PUT /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.Subscription`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``subscription``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``ending_at``.
+
         Other body fields (keywords, beside the wrapper): ``status``.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1369,12 +1460,16 @@ class AsyncSubscriptions(AsyncResource):
         """``PUT /subscriptions/{external_id}/lifetime_usage``.
 
         Returns the :class:`~lago_async.types.LifetimeUsage`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``lifetime_usage``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.LifetimeUsageInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_historical_usage_amount_cents``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

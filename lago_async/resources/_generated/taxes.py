@@ -41,9 +41,11 @@ class AsyncTaxes(AsyncResource):
         """``POST /taxes``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Body (``tax``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.TaxCreateInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -89,8 +91,10 @@ class AsyncTaxes(AsyncResource):
         """``DELETE /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -114,8 +118,10 @@ class AsyncTaxes(AsyncResource):
         """``GET /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -145,7 +151,9 @@ class AsyncTaxes(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Tax` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -179,11 +187,14 @@ class AsyncTaxes(AsyncResource):
         """``PUT /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``tax``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.TaxUpdateInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

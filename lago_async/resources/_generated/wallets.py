@@ -50,12 +50,14 @@ class AsyncWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -63,9 +65,11 @@ class AsyncWalletsMetadata(AsyncResource):
         """
         _lago_id = path_id(lago_id, "lago_id")
         _key = path_id(key, "key")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/wallets/{_lago_id}/metadata/{_key}",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -74,21 +78,25 @@ class AsyncWalletsMetadata(AsyncResource):
 
     async def delete_all(
         self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
         :class:`~lago_async.APIError` for the server's refusals.
         """
         _lago_id = path_id(lago_id, "lago_id")
-        return await self._call_raw(
+        return await self._call(
             "DELETE",
             f"/wallets/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=None,
             timeout=timeout,
@@ -103,13 +111,16 @@ class AsyncWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -118,9 +129,11 @@ class AsyncWalletsMetadata(AsyncResource):
         _lago_id = path_id(lago_id, "lago_id")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "PATCH",
             f"/wallets/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -135,13 +148,16 @@ class AsyncWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -150,9 +166,11 @@ class AsyncWalletsMetadata(AsyncResource):
         _lago_id = path_id(lago_id, "lago_id")
         if not isinstance(metadata, Mapping):
             raise LagoValidationError("metadata", "must be a mapping")
-        return await self._call_raw(
+        return await self._call(
             "POST",
             f"/wallets/{_lago_id}/metadata",
+            key="metadata",
+            cls=dict[str, Any],
             params=None,
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
@@ -179,9 +197,12 @@ class AsyncWalletsTransactions(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of
         :class:`~lago_async.types.WalletTransactionConsumption` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -224,11 +245,14 @@ class AsyncWalletsTransactions(AsyncResource):
         """``POST /wallet_transactions``.
 
         Returns a list of :class:`~lago_async.types.WalletTransaction`.
+
         Body (``wallet_transaction``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletTransactionCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``wallet_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -294,9 +318,12 @@ class AsyncWalletsTransactions(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of
         :class:`~lago_async.types.WalletTransactionFunding` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -320,8 +347,10 @@ class AsyncWalletsTransactions(AsyncResource):
         """``GET /wallet_transactions/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WalletTransaction`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -357,10 +386,13 @@ class AsyncWalletsTransactions(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of
         :class:`~lago_async.types.WalletTransaction` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``status``, ``transaction_status``, ``transaction_type``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -389,8 +421,10 @@ class AsyncWalletsTransactions(AsyncResource):
         """``POST /wallet_transactions/{lago_id}/payment_url``.
 
         Returns the :class:`~lago_async.types.WalletTransactionPaymentDetails`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -460,10 +494,13 @@ class AsyncWallets(AsyncResource):
         """``POST /wallets``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``rate_amount``, ``currency``, ``external_customer_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -543,8 +580,10 @@ class AsyncWallets(AsyncResource):
         """``DELETE /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -568,8 +607,10 @@ class AsyncWallets(AsyncResource):
         """``GET /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -602,8 +643,10 @@ class AsyncWallets(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Wallet`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``currency``, ``external_customer_id``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -653,11 +696,14 @@ class AsyncWallets(AsyncResource):
         """``PUT /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -39,11 +39,14 @@ class AsyncWebhookEndpoints(AsyncResource):
         """``POST /webhook_endpoints``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Body (``webhook_endpoint``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WebhookEndpointCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``webhook_url``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -87,8 +90,10 @@ class AsyncWebhookEndpoints(AsyncResource):
         """``DELETE /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -112,8 +117,10 @@ class AsyncWebhookEndpoints(AsyncResource):
         """``GET /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -143,7 +150,9 @@ class AsyncWebhookEndpoints(AsyncResource):
 
         Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.WebhookEndpoint`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -176,13 +185,17 @@ class AsyncWebhookEndpoints(AsyncResource):
         """``PUT /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``webhook_endpoint``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WebhookEndpointUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``webhook_url``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

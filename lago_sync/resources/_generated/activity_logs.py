@@ -29,8 +29,10 @@ class ActivityLogs(ResourceBase[AsyncLago]):
         """``GET /activity_logs/{activity_id}``.
 
         Returns the :class:`~lago_async.types.ActivityLog`.
+
         Path identifiers (positional): ``activity_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -62,10 +64,12 @@ class ActivityLogs(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.ActivityLog`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``from_date``, ``to_date``, ``activity_types``, ``activity_sources``, ``user_emails``,
         ``external_customer_id``, ``external_subscription_id``, ``resource_ids``,
         ``resource_types``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -41,9 +41,11 @@ class AddOns(ResourceBase[AsyncLago]):
         """``POST /add_ons``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Body (``add_on``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AddOnCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -71,8 +73,10 @@ class AddOns(ResourceBase[AsyncLago]):
         """``DELETE /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -87,8 +91,10 @@ class AddOns(ResourceBase[AsyncLago]):
         """``GET /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -109,7 +115,9 @@ class AddOns(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.AddOn` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -142,11 +150,14 @@ class AddOns(ResourceBase[AsyncLago]):
         """``PUT /add_ons/{code}``.
 
         Returns the :class:`~lago_async.types.AddOn`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``add_on``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AddOnUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -41,8 +41,10 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/gross_revenue``.
 
         Returns a list of :class:`~lago_async.types.GrossRevenue`.
+
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -70,7 +72,9 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/invoice_collection``.
 
         Returns a list of :class:`~lago_async.types.InvoiceCollection`.
+
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -94,7 +98,9 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/invoiced_usage``.
 
         Returns a list of :class:`~lago_async.types.InvoicedUsage`.
+
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -118,7 +124,9 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/mrr``.
 
         Returns a list of :class:`~lago_async.types.Mrr`.
+
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -143,8 +151,10 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/overdue_balance``.
 
         Returns a list of :class:`~lago_async.types.OverdueBalance`.
+
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -181,10 +191,12 @@ class Analytics(ResourceBase[AsyncLago]):
         """``GET /analytics/usage``.
 
         Returns a list of :class:`~lago_async.types.Usage`.
+
         Query parameters (keywords; ``None`` leaves one out): ``time_granularity``,
         ``currency``, ``from_date``, ``to_date``, ``customer_type``, ``external_customer_id``,
         ``customer_country``, ``external_subscription_id``, ``is_billable_metric_recurring``,
         ``plan_code``, ``billable_metric_code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

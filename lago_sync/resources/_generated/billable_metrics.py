@@ -52,10 +52,12 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """``POST /billable_metrics``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Body (``billable_metric``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -87,8 +89,10 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """``DELETE /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -115,11 +119,14 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """``POST /billable_metrics/evaluate_expression``.
 
         Returns the :class:`~lago_async.types.ExpressionResult`.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricEvaluateExpressionInput` / mapping as the first
         argument after the path identifiers; an argument left out is not sent, ``None`` is sent
         as ``null``.
+
         Required body fields: ``expression``, ``event``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -138,8 +145,10 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """``GET /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -162,7 +171,9 @@ class BillableMetrics(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.BillableMetric`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -199,12 +210,15 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """``PUT /billable_metrics/{code}``.
 
         Returns the :class:`~lago_async.types.BillableMetric`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``billable_metric``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillableMetricUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -66,11 +66,14 @@ class BillingEntities(ResourceBase[AsyncLago]):
         """``POST /billing_entities``.
 
         Returns the :class:`~lago_async.types.BillingEntity`.
+
         Body (``billing_entity``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillingEntityCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``code``, ``name``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -113,8 +116,10 @@ class BillingEntities(ResourceBase[AsyncLago]):
         """``GET /billing_entities/{code}``.
 
         Returns the :class:`~lago_async.types.BillingEntityExtended`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -131,6 +136,7 @@ class BillingEntities(ResourceBase[AsyncLago]):
         """``GET /billing_entities``.
 
         Returns a list of :class:`~lago_async.types.BillingEntity`.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -177,12 +183,15 @@ class BillingEntities(ResourceBase[AsyncLago]):
         """``PUT /billing_entities/{code}``.
 
         Returns the :class:`~lago_async.types.BillingEntityExtended`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.BillingEntityUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -55,9 +55,11 @@ class Coupons(ResourceBase[AsyncLago]):
         """``POST /coupons``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Body (``coupon``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CouponCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -91,8 +93,10 @@ class Coupons(ResourceBase[AsyncLago]):
         """``DELETE /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -107,8 +111,10 @@ class Coupons(ResourceBase[AsyncLago]):
         """``GET /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -129,7 +135,9 @@ class Coupons(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Coupon`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -168,11 +176,14 @@ class Coupons(ResourceBase[AsyncLago]):
         """``PUT /coupons/{code}``.
 
         Returns the :class:`~lago_async.types.Coupon`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``coupon``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CouponUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -61,10 +61,13 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``POST /credit_notes``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``invoice_id``, ``items``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -93,8 +96,10 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``POST /credit_notes/{lago_id}/download``.
 
         Returns the :class:`~lago_async.types.CreditNote`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -118,10 +123,13 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``POST /credit_notes/estimate``.
 
         Returns the :class:`~lago_async.types.EstimatedCreditNote`.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteEstimateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``invoice_id``, ``items``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -144,8 +152,10 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``GET /credit_notes/{lago_id}``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -181,10 +191,12 @@ class CreditNotes(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.CreditNote`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``issuing_date_from``, ``issuing_date_to``, ``search_term``,
         ``currency``, ``reason``, ``credit_status``, ``refund_status``, ``invoice_number``,
         ``amount_from``, ``amount_to``, ``self_billed``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -228,12 +240,16 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``PUT /credit_notes/{lago_id}``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``credit_note``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.CreditNoteUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``refund_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -257,8 +273,10 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """``PUT /credit_notes/{lago_id}/void``.
 
         Returns the :class:`~lago_async.types.CreditNoteExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -283,12 +301,14 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -303,12 +323,14 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
 
     def delete_all(
         self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -329,13 +351,16 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -356,13 +381,16 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /credit_notes/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

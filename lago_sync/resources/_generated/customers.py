@@ -59,8 +59,10 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}/payment_methods/{lago_id}``.
 
         Returns the :class:`~lago_async.types.PaymentMethod`.
+
         Path identifiers (positional): ``external_customer_id``, ``lago_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -87,9 +89,12 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.PaymentMethod`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -119,8 +124,10 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         """``PUT /customers/{external_customer_id}/payment_methods/{lago_id}/set_as_default``.
 
         Returns the :class:`~lago_async.types.PaymentMethod`.
+
         Path identifiers (positional): ``external_customer_id``, ``lago_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -186,12 +193,16 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         """``POST /customers/{external_customer_id}/wallets``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``rate_amount``, ``currency``, ``external_customer_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -241,8 +252,10 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -267,8 +280,10 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         """``GET /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -296,10 +311,13 @@ class CustomersWallets(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Wallet`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -346,11 +364,14 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         """``PUT /customers/{external_customer_id}/wallets/{code}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``external_customer_id``, ``code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -398,9 +419,12 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the whole JSON body, as a mapping.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -426,8 +450,10 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -452,8 +478,10 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
         Returns nothing.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -479,8 +507,10 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -506,8 +536,10 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.WalletAlert`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -538,11 +570,14 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         """``PUT /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.WalletAlert`.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``code``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``alert``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletAlertUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -578,12 +613,14 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``, ``key``; each
         is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -604,12 +641,14 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -631,13 +670,16 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -663,13 +705,16 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -49,10 +49,13 @@ class Features(ResourceBase[AsyncLago]):
         """``POST /features``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Body (``feature``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FeatureCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``code``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -77,8 +80,10 @@ class Features(ResourceBase[AsyncLago]):
         """``DELETE /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -93,8 +98,10 @@ class Features(ResourceBase[AsyncLago]):
         """``GET /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -116,8 +123,10 @@ class Features(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Feature`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``search_term``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -150,11 +159,14 @@ class Features(ResourceBase[AsyncLago]):
         """``PUT /features/{code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``feature``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FeatureUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -191,8 +203,10 @@ class FeaturesPrivileges(ResourceBase[AsyncLago]):
         """``DELETE /features/{code}/privileges/{privilege_code}``.
 
         Returns the :class:`~lago_async.types.Feature`.
+
         Path identifiers (positional): ``code``, ``privilege_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

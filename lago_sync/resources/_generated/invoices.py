@@ -57,11 +57,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Body (``invoice``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceOneOffCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``external_customer_id``, ``fees``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -88,8 +91,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``DELETE /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -106,8 +111,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/download``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -124,8 +131,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``PUT /invoices/{lago_id}/finalize``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -142,8 +151,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``GET /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -179,11 +190,13 @@ class Invoices(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Invoice`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``amount_from``, ``amount_to``, ``issuing_date_from``,
         ``issuing_date_to``, ``statuses``, ``payment_statuses``, ``payment_overdue``,
         ``search_term``, ``currency``, ``payment_dispute_lost``, ``invoice_type``,
         ``self_billed``, ``billing_entity_codes``, ``metadata``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -221,8 +234,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/lose_dispute``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -239,8 +254,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/payment_url``.
 
         Returns the :class:`~lago_async.types.InvoicePaymentDetails`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -272,10 +289,13 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/preview``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoicePreviewInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``customer``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -303,8 +323,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``PUT /invoices/{lago_id}/refresh``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -321,8 +343,10 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/retry``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -347,11 +371,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/retry_payment``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``payment_method``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.RetryPaymentInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -383,11 +410,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """``PUT /invoices/{lago_id}``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``invoice``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -420,11 +450,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """``POST /invoices/{lago_id}/void``.
 
         Returns the :class:`~lago_async.types.InvoiceExtended`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``None``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.InvoiceVoidInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

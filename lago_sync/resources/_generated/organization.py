@@ -62,9 +62,11 @@ class OrganizationNamespace(ResourceBase[AsyncLago]):
         """``PUT /organizations``.
 
         Returns the :class:`~lago_async.types.Organization`.
+
         Body (``organization``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.OrganizationUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

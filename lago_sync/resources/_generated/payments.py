@@ -39,10 +39,13 @@ class Payments(ResourceBase[AsyncLago]):
         """``POST /payments``.
 
         Returns the :class:`~lago_async.types.Payment`.
+
         Body (``payment``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PaymentCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``invoice_id``, ``amount_cents``, ``reference``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -67,8 +70,10 @@ class Payments(ResourceBase[AsyncLago]):
         """``GET /payments/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Payment`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -91,8 +96,10 @@ class Payments(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Payment`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``external_customer_id``, ``invoice_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

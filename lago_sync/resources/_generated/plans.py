@@ -111,11 +111,14 @@ class Plans(ResourceBase[AsyncLago]):
         """``POST /plans``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Body (``plan``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PlanCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``name``, ``code``, ``interval``, ``amount_cents``,
         ``amount_currency``, ``pay_in_advance``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -153,8 +156,10 @@ class Plans(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -169,8 +174,10 @@ class Plans(ResourceBase[AsyncLago]):
         """``GET /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -191,7 +198,9 @@ class Plans(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Plan` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -238,11 +247,14 @@ class Plans(ResourceBase[AsyncLago]):
         """``PUT /plans/{code}``.
 
         Returns the :class:`~lago_async.types.Plan`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``plan``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.PlanUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -318,12 +330,16 @@ class PlansCharges(ResourceBase[AsyncLago]):
         """``POST /plans/{code}/charges``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``billable_metric_id``, ``charge_model``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -367,11 +383,14 @@ class PlansCharges(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeDeleteInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -401,8 +420,10 @@ class PlansCharges(ResourceBase[AsyncLago]):
         """``GET /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -427,9 +448,12 @@ class PlansCharges(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Charge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -473,11 +497,14 @@ class PlansCharges(ResourceBase[AsyncLago]):
         """``PUT /plans/{code}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -533,9 +560,12 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """``POST /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -560,8 +590,10 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -586,8 +618,10 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """``GET /plans/{code}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -606,8 +640,10 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """``GET /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -630,9 +666,12 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """``PATCH /plans/{code}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -675,11 +714,14 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         """``POST /plans/{code}/fixed_charges``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -721,11 +763,14 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeDeleteInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -755,8 +800,10 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         """``GET /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -783,9 +830,12 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.FixedCharge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -824,11 +874,14 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         """``PUT /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``code``, ``fixed_charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.FixedChargeUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -871,12 +924,14 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -889,12 +944,14 @@ class PlansMetadata(ResourceBase[AsyncLago]):
 
     def delete_all(
         self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -913,13 +970,16 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -938,13 +998,16 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /plans/{code}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -980,12 +1043,16 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         """``POST /plans/{code}/charges/{charge_code}/filters``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``properties``, ``values``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1021,11 +1088,14 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterDeleteInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1057,8 +1127,10 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         """``GET /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1086,9 +1158,12 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of
         :class:`~lago_async.types.ChargeFilterFull` (fetching pages as it goes).
+
         Path identifiers (positional): ``code``, ``charge_code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1125,11 +1200,14 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         """``PUT /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``code``, ``charge_code``, ``filter_id``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1170,8 +1248,10 @@ class PlansEntitlementsPrivileges(ResourceBase[AsyncLago]):
         """``DELETE /plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}``.
 
         Returns the :class:`~lago_async.types.PlanEntitlement`.
+
         Path identifiers (positional): ``code``, ``feature_code``, ``privilege_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -115,11 +115,15 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``POST /subscriptions``.
 
         Returns the :class:`~lago_async.types.SubscriptionExtended`.
+
         Body (``subscription``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_customer_id``, ``plan_code``, ``external_id``.
+
         Other body fields (keywords, beside the wrapper): ``authorization``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -163,10 +167,13 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``DELETE /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.Subscription`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``,
         ``on_termination_credit_note``, ``on_termination_invoice``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -196,9 +203,12 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.SubscriptionExtended`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -217,8 +227,10 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/lifetime_usage``.
 
         Returns the :class:`~lago_async.types.LifetimeUsage`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -248,9 +260,11 @@ class Subscriptions(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Subscription`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``currency``, ``external_customer_id``, ``plan_code``, ``status``,
         ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -299,14 +313,20 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}``.
 
         Returns the :class:`~lago_async.types.Subscription`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``subscription``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``ending_at``.
+
         Other body fields (keywords, beside the wrapper): ``status``.
+
         Query parameters (keywords; ``None`` leaves one out): ``status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -347,12 +367,16 @@ class Subscriptions(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}/lifetime_usage``.
 
         Returns the :class:`~lago_async.types.LifetimeUsage`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``lifetime_usage``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.LifetimeUsageInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``external_historical_usage_amount_cents``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -388,10 +412,14 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         """``POST /subscriptions/{external_id}/alerts``.
 
         Returns the decoded JSON answer.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the whole JSON body, as a mapping.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -421,9 +449,12 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         """``DELETE /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -452,9 +483,12 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         """``DELETE /subscriptions/{external_id}/alerts``.
 
         Returns nothing.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -483,9 +517,12 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -515,9 +552,12 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Alert` (fetching
         pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -552,12 +592,16 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}/alerts/{code}``.
 
         Returns the :class:`~lago_async.types.Alert`.
+
         Path identifiers (positional): ``external_id``, ``code``; each is checked (not empty,
         not ``.``/``..``) and URL-encoded.
+
         Body (``alert``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.AlertUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -605,9 +649,12 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -639,10 +686,13 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Charge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -684,13 +734,17 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}/charges/{charge_code}``.
 
         Returns the :class:`~lago_async.types.Charge`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionChargeOverride` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -740,9 +794,12 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         """``DELETE /subscriptions/{external_id}/entitlements/{feature_code}``.
 
         Returns the :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``, ``feature_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -771,9 +828,12 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -802,10 +862,14 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         """``PATCH /subscriptions/{external_id}/entitlements``.
 
         Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``entitlements`` mapping, sent as given.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -841,9 +905,12 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``external_id``, ``fixed_charge_code``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -875,10 +942,13 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.FixedCharge`
         (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -916,13 +986,17 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
         Returns the :class:`~lago_async.types.FixedCharge`.
+
         Path identifiers (positional): ``external_id``, ``fixed_charge_code``; each is checked
         (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``fixed_charge``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.SubscriptionFixedChargeOverride` / mapping as the first
         argument after the path identifiers; an argument left out is not sent, ``None`` is sent
         as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -969,13 +1043,18 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         """``POST /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterCreateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``properties``, ``values``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1011,9 +1090,12 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         """``DELETE /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1045,9 +1127,12 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1081,10 +1166,13 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of
         :class:`~lago_async.types.ChargeFilterFull` (fetching pages as it goes).
+
         Path identifiers (positional): ``external_id``, ``charge_code``; each is checked (not
         empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1123,12 +1211,16 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         """``PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
         Returns the :class:`~lago_async.types.ChargeFilterFull`.
+
         Path identifiers (positional): ``external_id``, ``charge_code``, ``filter_id``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Body (``filter``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.ChargeFilterUpdateInput` / mapping as the first argument after
         the path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -1173,9 +1265,12 @@ class SubscriptionsEntitlementsPrivileges(ResourceBase[AsyncLago]):
         ``/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}``
 
         Returns the :class:`~lago_async.types.SubscriptionEntitlement`.
+
         Path identifiers (positional): ``external_id``, ``feature_code``, ``privilege_code``;
         each is checked (not empty, not ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``subscription_status``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

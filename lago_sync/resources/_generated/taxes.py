@@ -40,9 +40,11 @@ class Taxes(ResourceBase[AsyncLago]):
         """``POST /taxes``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Body (``tax``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.TaxCreateInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -68,8 +70,10 @@ class Taxes(ResourceBase[AsyncLago]):
         """``DELETE /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -84,8 +88,10 @@ class Taxes(ResourceBase[AsyncLago]):
         """``GET /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -106,7 +112,9 @@ class Taxes(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Tax` (fetching
         pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -137,11 +145,14 @@ class Taxes(ResourceBase[AsyncLago]):
         """``PUT /taxes/{code}``.
 
         Returns the :class:`~lago_async.types.Tax`.
+
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
+
         Body (``tax``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.TaxUpdateInput` / mapping as the first argument after the path
         identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

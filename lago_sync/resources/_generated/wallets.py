@@ -90,10 +90,13 @@ class Wallets(ResourceBase[AsyncLago]):
         """``POST /wallets``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletCreateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Required body fields: ``rate_amount``, ``currency``, ``external_customer_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -136,8 +139,10 @@ class Wallets(ResourceBase[AsyncLago]):
         """``DELETE /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -154,8 +159,10 @@ class Wallets(ResourceBase[AsyncLago]):
         """``GET /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -179,8 +186,10 @@ class Wallets(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Wallet`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``currency``, ``external_customer_id``, ``billing_entity_codes``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -227,11 +236,14 @@ class Wallets(ResourceBase[AsyncLago]):
         """``PUT /wallets/{lago_id}``.
 
         Returns the :class:`~lago_async.types.Wallet`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``wallet``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletUpdateInput` / mapping as the first argument after the
         path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -273,12 +285,14 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata/{key}``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``, ``key``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -291,12 +305,14 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
 
     def delete_all(
         self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -315,13 +331,16 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``PATCH /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -342,13 +361,16 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """``POST /wallets/{lago_id}/metadata``.
 
-        Returns the decoded JSON answer.
+        Returns the ``metadata`` object of the answer, as a ``dict``.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body: the ``metadata`` mapping, sent as given.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -381,9 +403,12 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of
         :class:`~lago_async.types.WalletTransactionConsumption` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -422,11 +447,14 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         """``POST /wallet_transactions``.
 
         Returns a list of :class:`~lago_async.types.WalletTransaction`.
+
         Body (``wallet_transaction``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WalletTransactionCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``wallet_id``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -466,9 +494,12 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of
         :class:`~lago_async.types.WalletTransactionFunding` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -488,8 +519,10 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         """``GET /wallet_transactions/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WalletTransaction`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -517,10 +550,13 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of
         :class:`~lago_async.types.WalletTransaction` (fetching pages as it goes).
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
         ``status``, ``transaction_status``, ``transaction_type``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -547,8 +583,10 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         """``POST /wallet_transactions/{lago_id}/payment_url``.
 
         Returns the :class:`~lago_async.types.WalletTransactionPaymentDetails`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

@@ -45,11 +45,14 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """``POST /webhook_endpoints``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Body (``webhook_endpoint``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WebhookEndpointCreateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``webhook_url``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -74,8 +77,10 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """``DELETE /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -92,8 +97,10 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """``GET /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -116,7 +123,9 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
 
         Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.WebhookEndpoint`
         (fetching pages as it goes).
+
         Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -146,13 +155,17 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """``PUT /webhook_endpoints/{lago_id}``.
 
         Returns the :class:`~lago_async.types.WebhookEndpoint`.
+
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
+
         Body (``webhook_endpoint``): keyword arguments named as the API names them, or a
         :class:`~lago_async.types.WebhookEndpointUpdateInput` / mapping as the first argument
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
+
         Required body fields: ``webhook_url``.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another

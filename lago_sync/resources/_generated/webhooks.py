@@ -26,6 +26,7 @@ class Webhooks(ResourceBase[AsyncLago]):
         """``GET /webhooks/json_public_key``.
 
         Returns the :class:`~lago_async.types.WebhookPublicKey`.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
@@ -40,6 +41,7 @@ class Webhooks(ResourceBase[AsyncLago]):
         """``GET /webhooks/public_key``.
 
         Returns the decoded JSON answer.
+
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
