@@ -134,6 +134,7 @@ def check_fields(
     *,
     required: tuple[str, ...] = (),
     kinds: Mapping[str, str] | None = None,
+    nested: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Check a request body before it is sent, naming the first bad field.
 
@@ -141,6 +142,9 @@ def check_fields(
     empty); each field of ``kinds`` that is given and not ``None`` must be of its kind
     (``str``, ``int``, ``decimal``, ``number``, ``bool``, ``list``, ``object``, ``datetime``,
     ``date``). A decimal may be an int, a ``Decimal``, a finite float or a numeric string.
+    ``nested`` names, for an object field or a list of objects, the keys each object needs
+    (``{"charges": ("billable_metric_id", "charge_model")}`` checks ``charges[1]``...); input
+    models are complete by construction and pass as they are.
     """
     for key in required:
         value = body.get(key)
@@ -157,6 +161,27 @@ def check_fields(
             raise LagoValidationError(
                 f"{field}.{key}", f"must be {label}, got {type(value).__name__} {value!r}"
             )
+    for key, keys in (nested or {}).items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, Mapping) or attrs.has(type(value)):
+            _check_object(value, f"{field}.{key}", keys)
+        elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            for index, item in enumerate(value):
+                _check_object(item, f"{field}.{key}[{index}]", keys)
+
+
+def _check_object(value: Any, field: str, keys: tuple[str, ...]) -> None:
+    if attrs.has(type(value)):
+        return
+    if not isinstance(value, Mapping):
+        raise LagoValidationError(
+            field, f"must be a mapping or an input model, got {type(value).__name__}"
+        )
+    for key in keys:
+        if value.get(key) is None:
+            raise LagoValidationError(f"{field}.{key}", "is required")
 
 
 def event_dict(event: Any, field: str = "event") -> dict[str, Any]:

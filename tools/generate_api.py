@@ -945,6 +945,16 @@ def _input_type(fld: FieldPlan) -> str:
     return f"{base} | NotGiven | None" if base != "Any" else "Any"
 
 
+NESTED_REQUIRED: dict[str, tuple[str, ...]] = {}
+"""Input model -> its required fields (filled by ``generate``), for one level of nested checks."""
+
+
+def _model_name(annotation: str) -> str:
+    """``list[PlanCreateInputCharge]`` -> ``PlanCreateInputCharge``."""
+    match = re.fullmatch(r"(?:list\[)?(\w+)\]?", annotation)
+    return match.group(1) if match else ""
+
+
 ANNOTATION_MODELS: set[str] = set()
 """Models named in the signatures of the module being rendered (imported for type checkers)."""
 
@@ -1042,8 +1052,12 @@ def render_method(op: Operation) -> list[str]:
         lines.append(f"        fields = as_body({arg}, {{{entries}}}, field={arg!r})")
         required = tuple(f.name for f in body_fields if f.required)
         kinds = {f.name: f.kind for f in body_fields if f.kind not in ("any",)}
+        nested = {
+            f.name: keys for f in body_fields if (keys := NESTED_REQUIRED.get(_model_name(f.type)))
+        }
+        extra = f", nested={nested!r}" if nested else ""
         lines.append(
-            f"        check_fields(fields, {arg!r}, required={required!r}, kinds={kinds!r})"
+            f"        check_fields(fields, {arg!r}, required={required!r}, kinds={kinds!r}{extra})"
         )
         payload = (
             f"encode_json({{{op.body_key!r}: fields}})" if op.body_key else "encode_json(fields)"
@@ -1327,6 +1341,11 @@ def generate(spec_path: Path) -> dict[str, str]:
     modules = model_modules(models)
     MODEL_NAMES.clear()
     MODEL_NAMES.update(models.plans, flat)
+    NESTED_REQUIRED.clear()
+    for plan in models.plans.values():
+        required = tuple(f.name for f in plan.fields if f.required)
+        if plan.input and required:
+            NESTED_REQUIRED[plan.name] = required
     for module, plans in modules.items():
         files[f"{TYPES_DIR}/{module}.py"] = render_models(module, plans, models)
     files[f"{TYPES_DIR}/__init__.py"] = (

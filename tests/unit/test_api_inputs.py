@@ -76,6 +76,35 @@ BAD_INPUT: list[tuple[str, Callable[[AsyncLago], Awaitable[Any]], str]] = [
         "wallet.currency",
     ),
     (
+        "a plan charge without billable_metric_id",
+        lambda c: c.plans.create(
+            code="premium",
+            name="Premium",
+            interval="monthly",
+            amount_cents=1000,
+            amount_currency="EUR",
+            pay_in_advance=False,
+            charges=[
+                {"billable_metric_id": "bm_1", "charge_model": "standard"},
+                {"charge_model": "standard"},
+            ],
+        ),
+        "plan.charges[1].billable_metric_id",
+    ),
+    (
+        "a plan charge that is not a mapping",
+        lambda c: c.plans.create(
+            code="premium",
+            name="Premium",
+            interval="monthly",
+            amount_cents=1000,
+            amount_currency="EUR",
+            pay_in_advance=False,
+            charges=["bm_1"],
+        ),
+        "plan.charges[0]",
+    ),
+    (
         "an empty path identifier",
         lambda c: c.plans.charges.get("premium", ""),
         "charge_code",

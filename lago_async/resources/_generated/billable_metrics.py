@@ -172,6 +172,7 @@ class AsyncBillableMetrics(AsyncResource):
             "body",
             required=("expression", "event"),
             kinds={"expression": "str", "event": "object"},
+            nested={"event": ("code", "properties")},
         )
         return await self._call(
             "POST",

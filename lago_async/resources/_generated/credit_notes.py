@@ -241,6 +241,7 @@ class AsyncCreditNotes(AsyncResource):
                 "items": "list",
                 "metadata": "object",
             },
+            nested={"items": ("fee_id", "amount_cents")},
         )
         return await self._call(
             "POST",
@@ -313,6 +314,7 @@ class AsyncCreditNotes(AsyncResource):
             "credit_note",
             required=("invoice_id", "items"),
             kinds={"invoice_id": "str", "items": "list"},
+            nested={"items": ("fee_id", "amount_cents")},
         )
         return await self._call(
             "POST",

@@ -674,6 +674,7 @@ class AsyncCustomersWallets(AsyncResource):
                 "payment_method": "object",
                 "metadata": "object",
             },
+            nested={"recurring_transaction_rules": ("trigger",)},
         )
         return await self._call(
             "POST",
@@ -1110,6 +1111,7 @@ class AsyncCustomersBase(AsyncResource):
                 "skip_invoice_custom_sections": "bool",
                 "invoice_custom_section_codes": "list",
             },
+            nested={"metadata": ("key", "value", "display_in_invoice")},
         )
         return await self._call(
             "POST",

@@ -109,6 +109,7 @@ class AsyncFeatures(AsyncResource):
             "feature",
             required=("code",),
             kinds={"name": "str", "description": "str", "privileges": "list", "code": "str"},
+            nested={"privileges": ("code",)},
         )
         return await self._call(
             "POST",
@@ -247,6 +248,7 @@ class AsyncFeatures(AsyncResource):
             "feature",
             required=(),
             kinds={"name": "str", "description": "str", "privileges": "list"},
+            nested={"privileges": ("code",)},
         )
         return await self._call(
             "PUT",

@@ -95,6 +95,7 @@ class AsyncInvoices(AsyncResource):
                 "invoice_custom_section": "object",
                 "payment_method": "object",
             },
+            nested={"fees": ("add_on_code",)},
         )
         return await self._call(
             "POST",
@@ -395,6 +396,7 @@ class AsyncInvoices(AsyncResource):
                 "subscriptions": "object",
                 "billing_entity_code": "str",
             },
+            nested={"coupons": ("code",), "subscriptions": ("external_ids",)},
         )
         return await self._call(
             "POST",

@@ -1406,6 +1406,10 @@ class AsyncPlans(AsyncResource):
                 "usage_thresholds": "list",
                 "metadata": "object",
             },
+            nested={
+                "charges": ("billable_metric_id", "charge_model"),
+                "fixed_charges": ("add_on_id", "charge_model"),
+            },
         )
         return await self._call(
             "POST",

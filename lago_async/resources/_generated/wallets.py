@@ -562,6 +562,7 @@ class AsyncWallets(AsyncResource):
                 "payment_method": "object",
                 "metadata": "object",
             },
+            nested={"recurring_transaction_rules": ("trigger",)},
         )
         return await self._call(
             "POST",
