@@ -638,7 +638,9 @@ def _result(spec: Spec, models: Models, operation: Operation, op: dict[str, Any]
     if "array" in types_of(inner_schema):
         item, _ = models.annotation(inner_schema.get("items", {}), owner, key, operation.tag, False)
         operation.result_model = item
-        operation.result = "pager" if "meta" in props else "list"
+        # every GET of a list pages (a list without ``meta`` is one page); other verbs that
+        # answer with several objects (batch creation) return a list
+        operation.result = "pager" if operation.method == "GET" else "list"
         return
     if "allOf" in inner_schema and not ref_name(inner):
         refs = [p for p in inner_schema["allOf"] if ref_name(p)]

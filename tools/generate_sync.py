@@ -320,6 +320,14 @@ def sync_module_of(module: str) -> str:
     return SYNC_PACKAGE + module[len(ASYNC_PACKAGE) :]
 
 
+def is_namespace(cls: type) -> bool:
+    """A resource namespace, even one whose calls all return pagers (``lago.analytics``)."""
+    return any(
+        klass.__module__ == f"{ASYNC_PACKAGE}.resources._base" and klass.__name__ == "AsyncResource"
+        for klass in cls.__mro__
+    )
+
+
 def has_async_surface(cls: type) -> bool:
     for klass in cls.__mro__:
         for name, value in vars(klass).items():
@@ -373,7 +381,7 @@ class Plan:
         if ref is None or ref.attr is None or not ref.module.startswith(ASYNC_PACKAGE):
             return None
         obj = _import_attr(ref)
-        if isinstance(obj, type) and has_async_surface(obj):
+        if isinstance(obj, type) and (has_async_surface(obj) or is_namespace(obj)):
             return obj
         return None
 

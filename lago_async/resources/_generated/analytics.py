@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import builtins
 import datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
+from ..._pagination import AsyncPager
 from .._base import AsyncResource
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ class AsyncAnalytics(AsyncResource):
 
     __slots__ = ()
 
-    async def gross_revenue(
+    def gross_revenue(
         self,
         *,
         currency: str | None = None,
@@ -30,10 +30,11 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[GrossRevenue]:
+    ) -> AsyncPager[GrossRevenue]:
         """``GET /analytics/gross_revenue``.
 
-        Returns a list of :class:`~lago_async.types.GrossRevenue`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.GrossRevenue`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
@@ -48,28 +49,28 @@ class AsyncAnalytics(AsyncResource):
             "external_customer_id": external_customer_id,
             "months": months,
         }
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/gross_revenue",
+            params,
             key="gross_revenues",
-            cls=builtins.list[_models.GrossRevenue],
-            params=params,
-            body=None,
+            item_type=_models.GrossRevenue,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )
 
-    async def invoice_collection(
+    def invoice_collection(
         self,
         *,
         currency: str | None = None,
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[InvoiceCollection]:
+    ) -> AsyncPager[InvoiceCollection]:
         """``GET /analytics/invoice_collection``.
 
-        Returns a list of :class:`~lago_async.types.InvoiceCollection`.
+        Returns an :class:`~lago_async.AsyncPager` of
+        :class:`~lago_async.types.InvoiceCollection` (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -79,28 +80,28 @@ class AsyncAnalytics(AsyncResource):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         params: dict[str, Any] = {"currency": currency, "months": months}
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/invoice_collection",
+            params,
             key="invoice_collections",
-            cls=builtins.list[_models.InvoiceCollection],
-            params=params,
-            body=None,
+            item_type=_models.InvoiceCollection,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )
 
-    async def invoiced_usage(
+    def invoiced_usage(
         self,
         *,
         currency: str | None = None,
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[InvoicedUsage]:
+    ) -> AsyncPager[InvoicedUsage]:
         """``GET /analytics/invoiced_usage``.
 
-        Returns a list of :class:`~lago_async.types.InvoicedUsage`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.InvoicedUsage`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -110,28 +111,28 @@ class AsyncAnalytics(AsyncResource):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         params: dict[str, Any] = {"currency": currency, "months": months}
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/invoiced_usage",
+            params,
             key="invoiced_usages",
-            cls=builtins.list[_models.InvoicedUsage],
-            params=params,
-            body=None,
+            item_type=_models.InvoicedUsage,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )
 
-    async def mrr(
+    def mrr(
         self,
         *,
         currency: str | None = None,
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[Mrr]:
+    ) -> AsyncPager[Mrr]:
         """``GET /analytics/mrr``.
 
-        Returns a list of :class:`~lago_async.types.Mrr`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Mrr` (fetching
+        pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -141,18 +142,17 @@ class AsyncAnalytics(AsyncResource):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         params: dict[str, Any] = {"currency": currency, "months": months}
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/mrr",
+            params,
             key="mrrs",
-            cls=builtins.list[_models.Mrr],
-            params=params,
-            body=None,
+            item_type=_models.Mrr,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )
 
-    async def overdue_balance(
+    def overdue_balance(
         self,
         *,
         currency: str | None = None,
@@ -160,10 +160,11 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[OverdueBalance]:
+    ) -> AsyncPager[OverdueBalance]:
         """``GET /analytics/overdue_balance``.
 
-        Returns a list of :class:`~lago_async.types.OverdueBalance`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.OverdueBalance`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
@@ -178,18 +179,17 @@ class AsyncAnalytics(AsyncResource):
             "external_customer_id": external_customer_id,
             "months": months,
         }
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/overdue_balance",
+            params,
             key="overdue_balances",
-            cls=builtins.list[_models.OverdueBalance],
-            params=params,
-            body=None,
+            item_type=_models.OverdueBalance,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )
 
-    async def usage(
+    def usage(
         self,
         *,
         time_granularity: str | None = None,
@@ -205,10 +205,11 @@ class AsyncAnalytics(AsyncResource):
         billable_metric_code: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[Usage]:
+    ) -> AsyncPager[Usage]:
         """``GET /analytics/usage``.
 
-        Returns a list of :class:`~lago_async.types.Usage`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.Usage` (fetching
+        pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``time_granularity``,
         ``currency``, ``from_date``, ``to_date``, ``customer_type``, ``external_customer_id``,
@@ -233,13 +234,12 @@ class AsyncAnalytics(AsyncResource):
             "plan_code": plan_code,
             "billable_metric_code": billable_metric_code,
         }
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/analytics/usage",
+            params,
             key="usages",
-            cls=builtins.list[_models.Usage],
-            params=params,
-            body=None,
+            item_type=_models.Usage,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )

@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
+from ..._pagination import AsyncPager
 from ..._sentinel import NOT_GIVEN, NotGiven
 from ..._validate import as_body, check_fields, encode_json
 from .._base import AsyncResource, path_id
@@ -176,25 +176,25 @@ class AsyncBillingEntities(AsyncResource):
             max_retries=max_retries,
         )
 
-    async def list(
+    def list(
         self, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> builtins.list[BillingEntity]:
+    ) -> AsyncPager[BillingEntity]:
         """``GET /billing_entities``.
 
-        Returns a list of :class:`~lago_async.types.BillingEntity`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.BillingEntity`
+        (fetching pages as it goes).
 
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
         :class:`~lago_async.APIError` for the server's refusals.
         """
-        return await self._call(
-            "GET",
+        return self._client._pager(
             "/billing_entities",
+            {},
             key="billing_entities",
-            cls=builtins.list[_models.BillingEntity],
-            params=None,
-            body=None,
+            item_type=_models.BillingEntity,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )

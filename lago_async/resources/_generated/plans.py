@@ -789,12 +789,13 @@ class AsyncPlansEntitlements(AsyncResource):
             max_retries=max_retries,
         )
 
-    async def list(
+    def list(
         self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> builtins.list[PlanEntitlement]:
+    ) -> AsyncPager[PlanEntitlement]:
         """``GET /plans/{code}/entitlements``.
 
-        Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+        Returns an :class:`~lago_async.AsyncPager` of :class:`~lago_async.types.PlanEntitlement`
+        (fetching pages as it goes).
 
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
@@ -805,13 +806,12 @@ class AsyncPlansEntitlements(AsyncResource):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         _code = path_id(code, "code")
-        return await self._call(
-            "GET",
+        return self._client._pager(
             f"/plans/{_code}/entitlements",
+            {},
             key="entitlements",
-            cls=builtins.list[_models.PlanEntitlement],
-            params=None,
-            body=None,
+            item_type=_models.PlanEntitlement,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )

@@ -848,7 +848,7 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
             max_retries=max_retries,
         )
 
-    async def list(
+    def list(
         self,
         external_id: str,
         /,
@@ -856,10 +856,11 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[SubscriptionEntitlement]:
+    ) -> AsyncPager[SubscriptionEntitlement]:
         """``GET /subscriptions/{external_id}/entitlements``.
 
-        Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+        Returns an :class:`~lago_async.AsyncPager` of
+        :class:`~lago_async.types.SubscriptionEntitlement` (fetching pages as it goes).
 
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -873,13 +874,12 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         """
         _external_id = path_id(external_id, "external_id")
         params: dict[str, Any] = {"subscription_status": subscription_status}
-        return await self._call(
-            "GET",
+        return self._client._pager(
             f"/subscriptions/{_external_id}/entitlements",
+            params,
             key="entitlements",
-            cls=builtins.list[_models.SubscriptionEntitlement],
-            params=params,
-            body=None,
+            item_type=_models.SubscriptionEntitlement,
+            page=None,
             timeout=timeout,
             max_retries=max_retries,
         )

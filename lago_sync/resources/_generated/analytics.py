@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import builtins
 import datetime
 from typing import TYPE_CHECKING
 
 from lago_async._client import AsyncLago
+from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
 
 if TYPE_CHECKING:
@@ -37,10 +37,11 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[GrossRevenue]:
+    ) -> Pager[GrossRevenue]:
         """``GET /analytics/gross_revenue``.
 
-        Returns a list of :class:`~lago_async.types.GrossRevenue`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.GrossRevenue`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
@@ -51,14 +52,15 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.gross_revenue(
                 currency=currency,
                 external_customer_id=external_customer_id,
                 months=months,
                 timeout=timeout,
                 max_retries=max_retries,
-            )
+            ),
+            b,
         )
 
     def invoice_collection(
@@ -68,10 +70,11 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[InvoiceCollection]:
+    ) -> Pager[InvoiceCollection]:
         """``GET /analytics/invoice_collection``.
 
-        Returns a list of :class:`~lago_async.types.InvoiceCollection`.
+        Returns an :class:`~lago_sync.Pager` of
+        :class:`~lago_async.types.InvoiceCollection` (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -81,10 +84,11 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.invoice_collection(
                 currency=currency, months=months, timeout=timeout, max_retries=max_retries
-            )
+            ),
+            b,
         )
 
     def invoiced_usage(
@@ -94,10 +98,11 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[InvoicedUsage]:
+    ) -> Pager[InvoicedUsage]:
         """``GET /analytics/invoiced_usage``.
 
-        Returns a list of :class:`~lago_async.types.InvoicedUsage`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.InvoicedUsage`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -107,10 +112,11 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.invoiced_usage(
                 currency=currency, months=months, timeout=timeout, max_retries=max_retries
-            )
+            ),
+            b,
         )
 
     def mrr(
@@ -120,10 +126,11 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[Mrr]:
+    ) -> Pager[Mrr]:
         """``GET /analytics/mrr``.
 
-        Returns a list of :class:`~lago_async.types.Mrr`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Mrr` (fetching
+        pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``, ``months``.
 
@@ -133,10 +140,11 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.mrr(
                 currency=currency, months=months, timeout=timeout, max_retries=max_retries
-            )
+            ),
+            b,
         )
 
     def overdue_balance(
@@ -147,10 +155,11 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[OverdueBalance]:
+    ) -> Pager[OverdueBalance]:
         """``GET /analytics/overdue_balance``.
 
-        Returns a list of :class:`~lago_async.types.OverdueBalance`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.OverdueBalance`
+        (fetching pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``currency``,
         ``external_customer_id``, ``months``.
@@ -161,14 +170,15 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.overdue_balance(
                 currency=currency,
                 external_customer_id=external_customer_id,
                 months=months,
                 timeout=timeout,
                 max_retries=max_retries,
-            )
+            ),
+            b,
         )
 
     def usage(
@@ -187,10 +197,11 @@ class Analytics(ResourceBase[AsyncLago]):
         billable_metric_code: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[Usage]:
+    ) -> Pager[Usage]:
         """``GET /analytics/usage``.
 
-        Returns a list of :class:`~lago_async.types.Usage`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Usage` (fetching
+        pages as it goes).
 
         Query parameters (keywords; ``None`` leaves one out): ``time_granularity``,
         ``currency``, ``from_date``, ``to_date``, ``customer_type``, ``external_customer_id``,
@@ -203,7 +214,7 @@ class Analytics(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.analytics.usage(
                 time_granularity=time_granularity,
                 currency=currency,
@@ -218,5 +229,6 @@ class Analytics(ResourceBase[AsyncLago]):
                 billable_metric_code=billable_metric_code,
                 timeout=timeout,
                 max_retries=max_retries,
-            )
+            ),
+            b,
         )

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_async._sentinel import NOT_GIVEN, NotGiven
+from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
 
 if TYPE_CHECKING:
@@ -132,10 +132,11 @@ class BillingEntities(ResourceBase[AsyncLago]):
 
     def list(
         self, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> builtins.list[BillingEntity]:
+    ) -> Pager[BillingEntity]:
         """``GET /billing_entities``.
 
-        Returns a list of :class:`~lago_async.types.BillingEntity`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.BillingEntity`
+        (fetching pages as it goes).
 
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
@@ -143,7 +144,7 @@ class BillingEntities(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.billing_entities.list(timeout=timeout, max_retries=max_retries))
+        return Pager(b.client.billing_entities.list(timeout=timeout, max_retries=max_retries), b)
 
     def update(
         self,

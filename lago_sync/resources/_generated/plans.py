@@ -636,10 +636,11 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
 
     def list(
         self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> builtins.list[PlanEntitlement]:
+    ) -> Pager[PlanEntitlement]:
         """``GET /plans/{code}/entitlements``.
 
-        Returns a list of :class:`~lago_async.types.PlanEntitlement`.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.PlanEntitlement`
+        (fetching pages as it goes).
 
         Path identifiers (positional): ``code``; each is checked (not empty, not ``.``/``..``)
         and URL-encoded.
@@ -650,8 +651,8 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
-            b.client.plans.entitlements.list(code, timeout=timeout, max_retries=max_retries)
+        return Pager(
+            b.client.plans.entitlements.list(code, timeout=timeout, max_retries=max_retries), b
         )
 
     def update(

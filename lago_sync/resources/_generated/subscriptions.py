@@ -824,10 +824,11 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> builtins.list[SubscriptionEntitlement]:
+    ) -> Pager[SubscriptionEntitlement]:
         """``GET /subscriptions/{external_id}/entitlements``.
 
-        Returns a list of :class:`~lago_async.types.SubscriptionEntitlement`.
+        Returns an :class:`~lago_sync.Pager` of
+        :class:`~lago_async.types.SubscriptionEntitlement` (fetching pages as it goes).
 
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -840,13 +841,14 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        return Pager(
             b.client.subscriptions.entitlements.list(
                 external_id,
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
-            )
+            ),
+            b,
         )
 
     def update(
