@@ -1,4 +1,5 @@
-"""Project sessions: ``nox -s tests notebook lint typecheck sync_check package`` is what CI runs."""
+"""Project sessions: ``nox -s tests notebook lint typecheck api_check sync_check package`` is what
+CI runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "notebook", "lint", "typecheck", "sync_check", "package"]
+nox.options.sessions = [
+    "tests",
+    "notebook",
+    "lint",
+    "typecheck",
+    "api_check",
+    "sync_check",
+    "package",
+]
 
 PYTHON = ["3.11"]
 """Where lint, type checks and the generators run."""
@@ -67,6 +76,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on both packages."""
     session.install("-e", ".[lint]")
     session.run("mypy", "--strict", "lago_async", "lago_sync")
+
+
+@nox.session(python=PYTHON)
+def api_check(session: nox.Session) -> None:
+    """Fail when the committed API code differs from a fresh generation from the spec."""
+    session.install("-e", ".[lint]")
+    session.run("python", "tools/generate_api.py", "--check", *session.posargs)
 
 
 @nox.session(python=PYTHON)

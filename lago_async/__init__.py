@@ -29,6 +29,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._pagination import AsyncPager, Page
+from ._sentinel import NOT_GIVEN, NotGiven
 from ._version import __version__
 from .types import __all__ as _types_all
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH_LIMIT",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -62,6 +64,7 @@ __all__ = [
     "LagoError",
     "LagoValidationError",
     "NotFoundError",
+    "NotGiven",
     "Page",
     "PermissionDeniedError",
     "RateLimitError",

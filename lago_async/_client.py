@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -23,8 +24,8 @@ from ._transport import (
     check_max_retries,
     check_timeout,
 )
-from .resources import AsyncCustomers, AsyncEvents
 from .resources._base import unwrap
+from .resources._generated._namespaces import NAMESPACES, Namespaces
 
 __all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
 
@@ -33,7 +34,7 @@ T = TypeVar("T")
 DEFAULT_BATCH_LIMIT = 100
 
 
-class AsyncLago:
+class AsyncLago(Namespaces):
     """The asynchronous Lago client.
 
     Use it as an async context manager (or call :meth:`aclose`) so its connection pool is
@@ -64,12 +65,10 @@ class AsyncLago:
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
-    """
 
-    events: AsyncEvents
-    """Usage events: create, batch, get, list, fee estimates and the high-volume ingestor."""
-    customers: AsyncCustomers
-    """Customers: upsert, get, list, delete, usage, coupons and portal/checkout URLs."""
+    Each group of the API is a namespace attribute (``lago.events``, ``lago.plans``,
+    ``lago.plans.charges``...), imported on first use; docs/api.md lists every call.
+    """
 
     def __init__(
         self,
@@ -118,8 +117,17 @@ class AsyncLago:
         self._bind_resources()
 
     def _bind_resources(self) -> None:
-        self.events = AsyncEvents(self)
-        self.customers = AsyncCustomers(self)
+        """Namespaces are made on first use (see :meth:`__getattr__`); nothing to do here."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: load the namespace's module on first use.
+        where = NAMESPACES.get(name)
+        if where is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        module, cls = where
+        namespace = getattr(importlib.import_module(module), cls)(self)
+        self.__dict__[name] = namespace
+        return namespace
 
     @property
     def base_url(self) -> str:

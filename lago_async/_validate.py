@@ -14,10 +14,12 @@ import orjson
 from ._convert import dumps, unstructure
 from ._convert import unix_timestamp as _unix_timestamp
 from ._errors import LagoValidationError
+from ._sentinel import NotGiven
 
 __all__ = [
     "EVENT_REQUIRED",
     "as_body",
+    "check_fields",
     "encode_event",
     "encode_json",
     "event_dict",
@@ -64,9 +66,10 @@ def as_body(
 ) -> dict[str, Any]:
     """Merge an input model or mapping with keyword arguments into a request body.
 
-    ``given`` is an attrs input model, a mapping or ``None``; keyword arguments that are not
-    ``None`` are added to it (giving the same field both ways is an error). Nested models are
-    unstructured. ``required`` string fields are checked here, before any request.
+    ``given`` is an attrs input model, a mapping or ``None``; keyword arguments left at
+    ``NOT_GIVEN`` are not sent, ``None`` is sent as ``null``, anything else is added (giving
+    the same field both ways is an error). Nested models are unstructured. ``required`` string
+    fields are checked here, before any request.
     """
     if given is None:
         body: dict[str, Any] = {}
@@ -79,14 +82,107 @@ def as_body(
             field, f"must be an input model or a mapping, got {type(given).__name__}"
         )
     for key, value in keywords.items():
-        if value is None:
+        if isinstance(value, NotGiven):
             continue
         if key in body:
             raise LagoValidationError(f"{field}.{key}", "given both in the object and as keyword")
-        body[key] = value if type(value) in _PLAIN else _plain(value)
+        body[key] = value if type(value) in _PLAIN or value is None else _plain(value)
     for key in required:
         require_str(body.get(key), f"{field}.{key}")
     return body
+
+
+def _is_decimal(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, Decimal)):
+        return not isinstance(value, Decimal) or value.is_finite()
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, str):
+        try:
+            return Decimal(value).is_finite()
+        except ArithmeticError:
+            return False
+    return False
+
+
+_KIND_CHECKS: dict[str, tuple[str, Any]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "decimal": ("a number or a numeric string", _is_decimal),
+    "number": ("a number", _is_decimal),
+    "bool": ("a boolean", lambda v: isinstance(v, bool)),
+    "list": (
+        "a sequence",
+        lambda v: isinstance(v, Sequence) and not isinstance(v, (str, bytes, Mapping)),
+    ),
+    "object": (
+        "a mapping or an input model",
+        lambda v: isinstance(v, Mapping) or attrs.has(type(v)),
+    ),
+    "datetime": (
+        "a datetime or an ISO 8601 string",
+        lambda v: isinstance(v, (str, _dt.datetime)),
+    ),
+    "date": ("a date or an ISO 8601 string", lambda v: isinstance(v, (str, _dt.date))),
+}
+
+
+def check_fields(
+    body: Mapping[str, Any],
+    field: str,
+    *,
+    required: tuple[str, ...] = (),
+    kinds: Mapping[str, str] | None = None,
+    nested: Mapping[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Check a request body before it is sent, naming the first bad field.
+
+    Each of ``required`` must be present and not ``None`` (a required string must not be
+    empty); each field of ``kinds`` that is given and not ``None`` must be of its kind
+    (``str``, ``int``, ``decimal``, ``number``, ``bool``, ``list``, ``object``, ``datetime``,
+    ``date``). A decimal may be an int, a ``Decimal``, a finite float or a numeric string.
+    ``nested`` names, for an object field or a list of objects, the keys each object needs
+    (``{"charges": ("billable_metric_id", "charge_model")}`` checks ``charges[1]``...); input
+    models are complete by construction and pass as they are.
+    """
+    for key in required:
+        value = body.get(key)
+        if value is None:
+            raise LagoValidationError(f"{field}.{key}", "is required")
+        if isinstance(value, str) and not value:
+            raise LagoValidationError(f"{field}.{key}", "must not be empty")
+    for key, kind in (kinds or {}).items():
+        value = body.get(key)
+        if value is None or kind not in _KIND_CHECKS:
+            continue
+        label, check = _KIND_CHECKS[kind]
+        if not check(value):
+            raise LagoValidationError(
+                f"{field}.{key}", f"must be {label}, got {type(value).__name__} {value!r}"
+            )
+    for key, keys in (nested or {}).items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, Mapping) or attrs.has(type(value)):
+            _check_object(value, f"{field}.{key}", keys)
+        elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            for index, item in enumerate(value):
+                _check_object(item, f"{field}.{key}[{index}]", keys)
+
+
+def _check_object(value: Any, field: str, keys: tuple[str, ...]) -> None:
+    if attrs.has(type(value)):
+        return
+    if not isinstance(value, Mapping):
+        raise LagoValidationError(
+            field, f"must be a mapping or an input model, got {type(value).__name__}"
+        )
+    for key in keys:
+        if value.get(key) is None:
+            raise LagoValidationError(f"{field}.{key}", "is required")
 
 
 def event_dict(event: Any, field: str = "event") -> dict[str, Any]:

@@ -17,6 +17,28 @@ from lago_async._transport import (
     MAX_BACKOFF,
 )
 from lago_sync._portal import ClientBase, reject_loop_bound
+from lago_sync.resources._generated.activity_logs import ActivityLogs
+from lago_sync.resources._generated.add_ons import AddOns
+from lago_sync.resources._generated.analytics import Analytics
+from lago_sync.resources._generated.api_logs import ApiLogs
+from lago_sync.resources._generated.applied_coupons import AppliedCoupons
+from lago_sync.resources._generated.billable_metrics import BillableMetrics
+from lago_sync.resources._generated.billing_entities import BillingEntities
+from lago_sync.resources._generated.coupons import Coupons
+from lago_sync.resources._generated.credit_notes import CreditNotes
+from lago_sync.resources._generated.features import Features
+from lago_sync.resources._generated.fees import Fees
+from lago_sync.resources._generated.invoices import Invoices
+from lago_sync.resources._generated.organization import OrganizationNamespace
+from lago_sync.resources._generated.payment_receipts import PaymentReceipts
+from lago_sync.resources._generated.payment_requests import PaymentRequests
+from lago_sync.resources._generated.payments import Payments
+from lago_sync.resources._generated.plans import Plans
+from lago_sync.resources._generated.subscriptions import Subscriptions
+from lago_sync.resources._generated.taxes import Taxes
+from lago_sync.resources._generated.wallets import Wallets
+from lago_sync.resources._generated.webhook_endpoints import WebhookEndpoints
+from lago_sync.resources._generated.webhooks import Webhooks
 from lago_sync.resources.customers import Customers
 from lago_sync.resources.events import Events
 
@@ -55,6 +77,9 @@ class Lago(ClientBase[AsyncLago]):
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
 
+    Each group of the API is a namespace attribute (``lago.events``, ``lago.plans``,
+    ``lago.plans.charges``...), imported on first use; docs/api.md lists every call.
+
     Blocking calls run on the client's own portal thread (an anyio blocking portal with its
     event loop), started on first use and stopped by :meth:`close` or leaving the ``with``
     block; the async client and its aiohttp session live in that loop. Any number of threads may
@@ -64,10 +89,54 @@ class Lago(ClientBase[AsyncLago]):
     left out: aiohttp objects belong to the loop they were made in.
     """
 
-    events: Events
-    """Usage events: create, batch, get, list, fee estimates and the high-volume ingestor."""
+    activity_logs: ActivityLogs
+    """``lago.activity_logs``: 2 operation(s); loaded on first use."""
+    add_ons: AddOns
+    """``lago.add_ons``: 5 operation(s); loaded on first use."""
+    analytics: Analytics
+    """``lago.analytics``: 6 operation(s); loaded on first use."""
+    api_logs: ApiLogs
+    """``lago.api_logs``: 2 operation(s); loaded on first use."""
+    applied_coupons: AppliedCoupons
+    """``lago.applied_coupons``: 2 operation(s); loaded on first use."""
+    billable_metrics: BillableMetrics
+    """``lago.billable_metrics``: 6 operation(s); loaded on first use."""
+    billing_entities: BillingEntities
+    """``lago.billing_entities``: 4 operation(s); loaded on first use."""
+    coupons: Coupons
+    """``lago.coupons``: 5 operation(s); loaded on first use."""
+    credit_notes: CreditNotes
+    """``lago.credit_notes``: 11 operation(s); loaded on first use."""
     customers: Customers
-    """Customers: upsert, get, list, delete, usage, coupons and portal/checkout URLs."""
+    """``lago.customers``: 34 operation(s); loaded on first use."""
+    events: Events
+    """``lago.events``: 7 operation(s); loaded on first use."""
+    features: Features
+    """``lago.features``: 6 operation(s); loaded on first use."""
+    fees: Fees
+    """``lago.fees``: 4 operation(s); loaded on first use."""
+    invoices: Invoices
+    """``lago.invoices``: 14 operation(s); loaded on first use."""
+    organization: OrganizationNamespace
+    """``lago.organization``: 1 operation(s); loaded on first use."""
+    payment_receipts: PaymentReceipts
+    """``lago.payment_receipts``: 2 operation(s); loaded on first use."""
+    payment_requests: PaymentRequests
+    """``lago.payment_requests``: 3 operation(s); loaded on first use."""
+    payments: Payments
+    """``lago.payments``: 3 operation(s); loaded on first use."""
+    plans: Plans
+    """``lago.plans``: 30 operation(s); loaded on first use."""
+    subscriptions: Subscriptions
+    """``lago.subscriptions``: 28 operation(s); loaded on first use."""
+    taxes: Taxes
+    """``lago.taxes``: 5 operation(s); loaded on first use."""
+    wallets: Wallets
+    """``lago.wallets``: 15 operation(s); loaded on first use."""
+    webhook_endpoints: WebhookEndpoints
+    """``lago.webhook_endpoints``: 5 operation(s); loaded on first use."""
+    webhooks: Webhooks
+    """``lago.webhooks``: 2 operation(s); loaded on first use."""
 
     def __init__(
         self,
@@ -102,8 +171,30 @@ class Lago(ClientBase[AsyncLago]):
         )
 
     def _bind_resources(self) -> None:
-        self.events = Events(self)
+        self.activity_logs = ActivityLogs(self)
+        self.add_ons = AddOns(self)
+        self.analytics = Analytics(self)
+        self.api_logs = ApiLogs(self)
+        self.applied_coupons = AppliedCoupons(self)
+        self.billable_metrics = BillableMetrics(self)
+        self.billing_entities = BillingEntities(self)
+        self.coupons = Coupons(self)
+        self.credit_notes = CreditNotes(self)
         self.customers = Customers(self)
+        self.events = Events(self)
+        self.features = Features(self)
+        self.fees = Fees(self)
+        self.invoices = Invoices(self)
+        self.organization = OrganizationNamespace(self)
+        self.payment_receipts = PaymentReceipts(self)
+        self.payment_requests = PaymentRequests(self)
+        self.payments = Payments(self)
+        self.plans = Plans(self)
+        self.subscriptions = Subscriptions(self)
+        self.taxes = Taxes(self)
+        self.wallets = Wallets(self)
+        self.webhook_endpoints = WebhookEndpoints(self)
+        self.webhooks = Webhooks(self)
 
     @property
     def base_url(self) -> str:

@@ -89,7 +89,13 @@ RENAMES = {
     "__anext__": "__next__",
     "aclose": "close",
 }
-SKIPPED_DUNDERS = {"__init__", "__repr__", "__init_subclass__", "__class_getitem__"}
+SKIPPED_DUNDERS = {
+    "__init__",
+    "__repr__",
+    "__init_subclass__",
+    "__class_getitem__",
+    "__getattr__",  # the client's lazy namespaces; the twin builds its namespaces at once
+}
 ITERATOR_NAMES = {"AsyncIterator": "Iterator", "AsyncIterable": "Iterable"}
 THREADSAFE_SUFFIX = "_threadsafe"
 LOOP_BOUND_MODULES = ("aiohttp",)
@@ -314,6 +320,14 @@ def sync_module_of(module: str) -> str:
     return SYNC_PACKAGE + module[len(ASYNC_PACKAGE) :]
 
 
+def is_namespace(cls: type) -> bool:
+    """A resource namespace, even one whose calls all return pagers (``lago.analytics``)."""
+    return any(
+        klass.__module__ == f"{ASYNC_PACKAGE}.resources._base" and klass.__name__ == "AsyncResource"
+        for klass in cls.__mro__
+    )
+
+
 def has_async_surface(cls: type) -> bool:
     for klass in cls.__mro__:
         for name, value in vars(klass).items():
@@ -367,7 +381,7 @@ class Plan:
         if ref is None or ref.attr is None or not ref.module.startswith(ASYNC_PACKAGE):
             return None
         obj = _import_attr(ref)
-        if isinstance(obj, type) and has_async_surface(obj):
+        if isinstance(obj, type) and (has_async_surface(obj) or is_namespace(obj)):
             return obj
         return None
 
@@ -375,14 +389,18 @@ class Plan:
         for member in class_members(plan.cls):
             if member.name.startswith("_") and member.name not in RENAMES:
                 continue
-            if plan.kind == ROOT_KIND and member.kind == "annotation":
+            if plan.kind in (ROOT_KIND, RESOURCE_KIND) and member.kind == "annotation":
                 cls = self._candidate(member.info, member.annotation)
                 if cls is not None:
                     if (cls.__module__, cls.__name__) in self.classes:
                         raise GenerationError(
                             f"{cls.__name__} is reachable twice; one resource class per attribute"
                         )
-                    yield self._add(cls, RESOURCE_KIND, member.name)
+                    # a namespace's own namespaces: ``lago.plans.charges``
+                    attribute = (
+                        member.name if plan.kind == ROOT_KIND else f"{plan.attribute}.{member.name}"
+                    )
+                    yield self._add(cls, RESOURCE_KIND, attribute)
                 continue
             if member.node is None or not isinstance(
                 member.node, (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -715,13 +733,18 @@ class Writer:
             doc = doc[:-3].rstrip() + "\n\n" + self.root_note(info) + '    """'
         lines.append("    " + doc)
         lines.append("")
-        if plan.kind != ROOT_KIND:
-            lines.append("    __slots__ = ()")
-            lines.append("")
-
         members = class_members(plan.cls)
+        children = (
+            [m for m in members if m.kind == "annotation"] if plan.kind == RESOURCE_KIND else []
+        )
+        if plan.kind != ROOT_KIND:
+            slots = tuple(m.name for m in children)
+            lines.append(f"    __slots__ = {slots!r}" if slots else "    __slots__ = ()")
+            lines.append("")
         if plan.kind == ROOT_KIND:
             lines += self.root_init(plan, info, node, members)
+        if children:
+            lines += self.resource_init(plan, children)
         for member in members:
             if member.name.startswith("_") and member.name not in RENAMES:
                 if member.name not in SKIPPED_DUNDERS and member.name.startswith("__"):
@@ -730,7 +753,7 @@ class Writer:
             twin = RENAMES.get(member.name, member.name)
             if twin in provided and not provided[twin]:
                 continue  # the hand-written base provides it
-            if plan.kind == ROOT_KIND and member.kind == "annotation":
+            if plan.kind in (ROOT_KIND, RESOURCE_KIND) and member.kind == "annotation":
                 continue  # rendered with __init__
             lines += self.render_member(plan, member, twin, members)
         return "\n".join(lines) + "\n"
@@ -812,6 +835,26 @@ class Writer:
             resource = self.plan.lookup(member.info, _head(member.annotation))
             assert resource is not None
             lines.append(f"        self.{member.name} = {self.sync_class(resource)}(self)")
+        lines.append("")
+        return lines
+
+    def resource_init(self, plan: ClassPlan, children: list[Member]) -> list[str]:
+        """A namespace holding namespaces (``lago.plans.charges``) builds them with itself."""
+        lines: list[str] = []
+        for member in children:
+            resource = self.plan.lookup(member.info, _head(member.annotation))
+            if resource is None:
+                raise GenerationError(f"{plan.cls.__name__}.{member.name}: not a resource")
+            lines.append(f"    {member.name}: {self.sync_class(resource)}")
+            lines.append(self.doc(member.info, member.doc, "    ").rstrip("\n"))
+        lines.append("")
+        root = self.async_class(self.plan.root)
+        lines.append(f"    def __init__(self, lago: {self.portal('ClientBase')}[{root}]) -> None:")
+        lines.append("        super().__init__(lago)")
+        for member in children:
+            resource = self.plan.lookup(member.info, _head(member.annotation))
+            assert resource is not None
+            lines.append(f"        self.{member.name} = {self.sync_class(resource)}(lago)")
         lines.append("")
         return lines
 
@@ -973,11 +1016,13 @@ class Writer:
         bodies = [self.render_class(plan) for plan in plans]
         names = [plan.sync_name for plan in plans]
         typevars = "".join(f"{text}\n" for _, text in sorted(self.typevars.items()))
-        doc = (
-            f'"""Blocking twin of :mod:`{async_module}`: '
-            f"{', '.join(f'``{n}``' for n in names)}."
-            '"""\n'
-        )
+        summary = f"Blocking twin of :mod:`{async_module}`: {', '.join(f'``{n}``' for n in names)}."
+        if len(summary) > 94:  # one line per class when they do not fit on the first one
+            summary = f"Blocking twin of :mod:`{async_module}`.\n\n" + "".join(
+                f"- ``{n}``\n" for n in names
+            )
+        doc = f'"""{summary}"""\n'
+
         return (
             HEADER
             + doc

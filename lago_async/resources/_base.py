@@ -77,6 +77,46 @@ class AsyncResource:
         )
         return parse(data, key, cls, method=method, path=path)
 
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str,
+        cls: type[T],
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        max_retries: int | None,
+        lenient: bool = False,
+    ) -> T:
+        """Send one request and structure the answer's ``key`` into ``cls``.
+
+        With ``lenient``, an answer that does not carry ``key`` is structured whole (the spec
+        shows a few answers unwrapped; the server wraps them).
+        """
+        data = await self._transport.request(
+            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        )
+        if lenient and isinstance(data, Mapping) and key not in data:
+            return parse({key: data}, key, cls, method=method, path=path)
+        return parse(data, key, cls, method=method, path=path)
+
+    async def _call_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> Any:
+        """Send one request and return its decoded JSON answer as is (``None`` when empty)."""
+        return await self._transport.request(
+            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        )
+
 
 def unwrap(data: Any, key: str, *, method: str, path: str) -> Any:
     """The object under ``key`` in a decoded answer, or APIResponseValidationError saying why not.

@@ -1,4 +1,10 @@
-"""``lago.events``: usage events, the input of usage-based billing."""
+"""``lago.events``: the hand-written part of the events namespace.
+
+The generated base (``_generated/events.py``) has every operation of the API; this subclass
+replaces the ones with behaviour the API document cannot describe: idempotent ``create`` and
+``create_batch`` (a retry refused as a duplicate after a lost answer counts as delivered), the
+event checks of ``_validate.event_dict``, the fee estimates' signatures, and the ingestor.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import types as _models
 from .._errors import LagoValidationError, UnprocessableEntityError
-from .._pagination import AsyncPager
+from .._sentinel import NOT_GIVEN, NotGiven
 from .._validate import as_body, encode_json, event_dict, require_list, require_str
-from ._base import AsyncResource, parse, path_id
+from ._base import parse
+from ._generated.events import AsyncEventsBase
 
 if TYPE_CHECKING:
     from .._ingest import EventIngestor, IngestStats, RejectedEvent
@@ -41,7 +48,7 @@ def only_duplicates(error: UnprocessableEntityError, count: int | None = None) -
     )
 
 
-class AsyncEvents(AsyncResource):
+class AsyncEvents(AsyncEventsBase):
     """Send usage events, read them back and estimate the fees they would produce.
 
     Persisted events (billable metrics with a ``recurring_count`` aggregation such as seats)
@@ -58,17 +65,17 @@ class AsyncEvents(AsyncResource):
 
     __slots__ = ()
 
-    async def create(
+    async def create(  # type: ignore[override]
         self,
         event: EventInput | Mapping[str, Any] | None = None,
         /,
         *,
-        transaction_id: str | None = None,
-        code: str | None = None,
-        external_subscription_id: str | None = None,
-        timestamp: int | float | str | _dt.datetime | None = None,
-        properties: Mapping[str, Any] | None = None,
-        precise_total_amount_cents: Decimal | str | int | None = None,
+        transaction_id: str | NotGiven = NOT_GIVEN,
+        code: str | NotGiven = NOT_GIVEN,
+        external_subscription_id: str | NotGiven = NOT_GIVEN,
+        timestamp: int | float | str | _dt.datetime | NotGiven | None = NOT_GIVEN,
+        properties: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        precise_total_amount_cents: Decimal | str | int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> Event:
@@ -105,7 +112,7 @@ class AsyncEvents(AsyncResource):
             raise
         return parse(data, "event", _models.Event, method="POST", path="/events")
 
-    async def create_batch(
+    async def create_batch(  # type: ignore[override]
         self,
         events: Sequence[EventInput | Mapping[str, Any]],
         /,
@@ -145,56 +152,7 @@ class AsyncEvents(AsyncResource):
             raise
         return parse(data, "events", list[_models.Event], method="POST", path="/events/batch")
 
-    async def get(
-        self,
-        transaction_id: str,
-        /,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Event:
-        """Fetch one event by its ``transaction_id`` (``GET /events/{transaction_id}``)."""
-        path = f"/events/{path_id(transaction_id, 'transaction_id')}"
-        return await self._fetch(
-            "GET", path, "event", _models.Event, timeout=timeout, max_retries=max_retries
-        )
-
-    def list(
-        self,
-        *,
-        external_subscription_id: str | None = None,
-        code: str | None = None,
-        timestamp_from_started_at: bool | None = None,
-        timestamp_from: _dt.datetime | str | None = None,
-        timestamp_to: _dt.datetime | str | None = None,
-        page: int | None = None,
-        per_page: int | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncPager[Event]:
-        """Iterate over events (``GET /events``), newest first, across all pages.
-
-        ``timestamp_from_started_at`` needs ``external_subscription_id``.
-        """
-        params = {
-            "external_subscription_id": external_subscription_id,
-            "code": code,
-            "timestamp_from_started_at": timestamp_from_started_at,
-            "timestamp_from": timestamp_from,
-            "timestamp_to": timestamp_to,
-            "per_page": per_page,
-        }
-        return self._client._pager(
-            "/events",
-            params,
-            key="events",
-            item_type=_models.Event,
-            page=page,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-
-    async def estimate_fees(
+    async def estimate_fees(  # type: ignore[override]
         self,
         *,
         code: str,
@@ -218,7 +176,7 @@ class AsyncEvents(AsyncResource):
             max_retries=max_retries,
         )
 
-    async def estimate_instant_fees(
+    async def estimate_instant_fees(  # type: ignore[override]
         self,
         *,
         code: str,

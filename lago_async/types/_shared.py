@@ -29,10 +29,12 @@ class PaginationMeta:
     """Position of one page within a paginated list."""
 
     current_page: int
-    total_pages: int
-    total_count: int
     next_page: int | None = None
     prev_page: int | None = None
+    #: Absent from some real answers (payments, payment receipts and requests).
+    total_pages: int | None = None
+    #: Absent from some real answers (payments, payment receipts and requests).
+    total_count: int | None = None
 
 
 @attrs.frozen(kw_only=True)

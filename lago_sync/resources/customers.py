@@ -4,295 +4,54 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
+from lago_async._sentinel import NOT_GIVEN, NotGiven
 from lago_sync._pagination import Pager
-from lago_sync._portal import ResourceBase
+from lago_sync._portal import ClientBase, ResourceBase
+from lago_sync.resources._generated.customers import CustomersPaymentMethods, CustomersWallets
 
 if TYPE_CHECKING:
     from lago_async.types import (
         Address,
         AppliedCoupon,
+        CreditNote,
         Customer,
         CustomerBillingConfiguration,
         CustomerCheckoutUrl,
-        CustomerInput,
+        CustomerCreateInput,
         CustomerProjectedUsage,
         CustomerUsage,
+        Invoice,
+        Payment,
+        PaymentRequest,
+        Subscription,
     )
 
 __all__ = ["Customers"]
 
 
 class Customers(ResourceBase[AsyncLago]):
-    """Create (upsert), read, list and delete customers, and read their usage."""
+    """Customers: upsert, get, list, delete, usage, coupons, wallets and portal/checkout URLs.
 
-    __slots__ = ()
+    Customer-scoped lists are methods here (``lago.customers.invoices("acme")``); customer
+    wallets and payment methods are sub-namespaces (``lago.customers.wallets.list("acme")``).
+    """
 
-    def create(
-        self,
-        customer: CustomerInput | Mapping[str, Any] | None = None,
-        /,
-        *,
-        external_id: str | None = None,
-        name: str | None = None,
-        firstname: str | None = None,
-        lastname: str | None = None,
-        email: str | None = None,
-        currency: str | None = None,
-        country: str | None = None,
-        address_line1: str | None = None,
-        address_line2: str | None = None,
-        city: str | None = None,
-        state: str | None = None,
-        zipcode: str | None = None,
-        phone: str | None = None,
-        url: str | None = None,
-        legal_name: str | None = None,
-        legal_number: str | None = None,
-        logo_url: str | None = None,
-        timezone: str | None = None,
-        account_type: str | None = None,
-        customer_type: str | None = None,
-        billing_entity_code: str | None = None,
-        tax_identification_number: str | None = None,
-        tax_codes: Sequence[str] | None = None,
-        net_payment_term: int | None = None,
-        finalize_zero_amount_invoice: str | None = None,
-        billing_configuration: CustomerBillingConfiguration | Mapping[str, Any] | None = None,
-        shipping_address: Address | Mapping[str, Any] | None = None,
-        integration_customers: Sequence[Any] | None = None,
-        metadata: Sequence[Any] | None = None,
-        skip_invoice_custom_sections: bool | None = None,
-        invoice_custom_section_codes: Sequence[str] | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Customer:
-        """Create a customer, or update the one with this ``external_id`` (``POST /customers``).
+    __slots__ = ("payment_methods", "wallets")
 
-        Give the fields as keyword arguments, or a :class:`CustomerInput` or a mapping as the
-        first argument. Fields left as ``None`` are not sent (to send an explicit ``null``,
-        give a mapping).
-        """
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.create(
-                customer,
-                external_id=external_id,
-                name=name,
-                firstname=firstname,
-                lastname=lastname,
-                email=email,
-                currency=currency,
-                country=country,
-                address_line1=address_line1,
-                address_line2=address_line2,
-                city=city,
-                state=state,
-                zipcode=zipcode,
-                phone=phone,
-                url=url,
-                legal_name=legal_name,
-                legal_number=legal_number,
-                logo_url=logo_url,
-                timezone=timezone,
-                account_type=account_type,
-                customer_type=customer_type,
-                billing_entity_code=billing_entity_code,
-                tax_identification_number=tax_identification_number,
-                tax_codes=tax_codes,
-                net_payment_term=net_payment_term,
-                finalize_zero_amount_invoice=finalize_zero_amount_invoice,
-                billing_configuration=billing_configuration,
-                shipping_address=shipping_address,
-                integration_customers=integration_customers,
-                metadata=metadata,
-                skip_invoice_custom_sections=skip_invoice_custom_sections,
-                invoice_custom_section_codes=invoice_custom_section_codes,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
+    payment_methods: CustomersPaymentMethods
+    """``lago.customers.payment_methods``."""
+    wallets: CustomersWallets
+    """``lago.customers.wallets``."""
 
-    def get(
-        self, external_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Customer:
-        """Fetch a customer by its ``external_id`` (``GET /customers/{external_id}``)."""
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.get(external_id, timeout=timeout, max_retries=max_retries)
-        )
-
-    def list(
-        self,
-        *,
-        account_type: Sequence[str] | None = None,
-        billing_entity_codes: Sequence[str] | None = None,
-        search_term: str | None = None,
-        countries: Sequence[str] | None = None,
-        states: Sequence[str] | None = None,
-        zipcodes: Sequence[str] | None = None,
-        currencies: Sequence[str] | None = None,
-        has_tax_identification_number: bool | None = None,
-        metadata: Mapping[str, str] | None = None,
-        customer_type: str | None = None,
-        has_customer_type: bool | None = None,
-        page: int | None = None,
-        per_page: int | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Pager[Customer]:
-        """Iterate over customers (``GET /customers``) across all pages.
-
-        ``metadata`` filters on metadata values (``{"is_synced": "true"}``; an empty value
-        matches customers without that key).
-        """
-        b = self._lago._bound()
-        return Pager(
-            b.client.customers.list(
-                account_type=account_type,
-                billing_entity_codes=billing_entity_codes,
-                search_term=search_term,
-                countries=countries,
-                states=states,
-                zipcodes=zipcodes,
-                currencies=currencies,
-                has_tax_identification_number=has_tax_identification_number,
-                metadata=metadata,
-                customer_type=customer_type,
-                has_customer_type=has_customer_type,
-                page=page,
-                per_page=per_page,
-                timeout=timeout,
-                max_retries=max_retries,
-            ),
-            b,
-        )
-
-    def delete(
-        self, external_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Customer:
-        """Delete a customer (``DELETE /customers/{external_id}``) and return it."""
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.delete(external_id, timeout=timeout, max_retries=max_retries)
-        )
-
-    def current_usage(
-        self,
-        external_customer_id: str,
-        /,
-        *,
-        external_subscription_id: str,
-        apply_taxes: bool | None = None,
-        charge_id: str | None = None,
-        charge_code: str | None = None,
-        billable_metric_code: str | None = None,
-        group: Mapping[str, str] | None = None,
-        full_usage: bool | None = None,
-        filter_by_presentation: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> CustomerUsage:
-        """Usage of the current billing period of one subscription.
-
-        ``GET /customers/{external_customer_id}/current_usage``. ``group`` filters by pricing
-        group (``{"cloud": "aws"}``); ``full_usage`` needs a charge or group filter.
-        """
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.current_usage(
-                external_customer_id,
-                external_subscription_id=external_subscription_id,
-                apply_taxes=apply_taxes,
-                charge_id=charge_id,
-                charge_code=charge_code,
-                billable_metric_code=billable_metric_code,
-                group=group,
-                full_usage=full_usage,
-                filter_by_presentation=filter_by_presentation,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
-
-    def projected_usage(
-        self,
-        external_customer_id: str,
-        /,
-        *,
-        external_subscription_id: str,
-        apply_taxes: bool | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> CustomerProjectedUsage:
-        """Current usage and its projection to the end of the billing period.
-
-        ``GET /customers/{external_customer_id}/projected_usage``.
-        """
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.projected_usage(
-                external_customer_id,
-                external_subscription_id=external_subscription_id,
-                apply_taxes=apply_taxes,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
-
-    def past_usage(
-        self,
-        external_customer_id: str,
-        /,
-        *,
-        external_subscription_id: str,
-        billable_metric_code: str | None = None,
-        periods_count: int | None = None,
-        page: int | None = None,
-        per_page: int | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Pager[CustomerUsage]:
-        """Iterate over the usage of past billing periods, one item per period.
-
-        ``GET /customers/{external_customer_id}/past_usage``.
-        """
-        b = self._lago._bound()
-        return Pager(
-            b.client.customers.past_usage(
-                external_customer_id,
-                external_subscription_id=external_subscription_id,
-                billable_metric_code=billable_metric_code,
-                periods_count=periods_count,
-                page=page,
-                per_page=per_page,
-                timeout=timeout,
-                max_retries=max_retries,
-            ),
-            b,
-        )
-
-    def checkout_url(
-        self,
-        external_customer_id: str,
-        /,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> CustomerCheckoutUrl:
-        """Generate a payment-provider checkout URL for the customer.
-
-        ``POST /customers/{external_customer_id}/checkout_url``.
-        """
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.customers.checkout_url(
-                external_customer_id, timeout=timeout, max_retries=max_retries
-            )
-        )
+    def __init__(self, lago: ClientBase[AsyncLago]) -> None:
+        super().__init__(lago)
+        self.payment_methods = CustomersPaymentMethods(lago)
+        self.wallets = CustomersWallets(lago)
 
     def portal_url(
         self,
@@ -315,29 +74,308 @@ class Customers(ResourceBase[AsyncLago]):
         external_customer_id: str,
         /,
         *,
-        status: str | None = None,
-        coupon_code: Sequence[str] | None = None,
         page: int | None = None,
         per_page: int | None = None,
+        status: str | None = None,
+        coupon_code: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> Pager[AppliedCoupon]:
-        """Iterate over the coupons applied to a customer (``active`` or ``terminated``).
+        """``GET /customers/{external_customer_id}/applied_coupons``.
 
-        ``GET /customers/{external_customer_id}/applied_coupons``.
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.AppliedCoupon`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``status``, ``coupon_code``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
         return Pager(
             b.client.customers.applied_coupons(
                 external_customer_id,
-                status=status,
-                coupon_code=coupon_code,
                 page=page,
                 per_page=per_page,
+                status=status,
+                coupon_code=coupon_code,
                 timeout=timeout,
                 max_retries=max_retries,
             ),
             b,
+        )
+
+    def checkout_url(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> CustomerCheckoutUrl:
+        """``POST /customers/{external_customer_id}/checkout_url``.
+
+        Returns the :class:`~lago_async.types.CustomerCheckoutUrl`.
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.checkout_url(
+                external_customer_id, timeout=timeout, max_retries=max_retries
+            )
+        )
+
+    def create(
+        self,
+        customer: CustomerCreateInput | Mapping[str, Any] | None = None,
+        /,
+        *,
+        external_id: str | NotGiven | None = NOT_GIVEN,
+        billing_entity_code: str | NotGiven | None = NOT_GIVEN,
+        address_line1: str | NotGiven | None = NOT_GIVEN,
+        address_line2: str | NotGiven | None = NOT_GIVEN,
+        city: str | NotGiven | None = NOT_GIVEN,
+        country: str | NotGiven | None = NOT_GIVEN,
+        currency: str | NotGiven | None = NOT_GIVEN,
+        email: str | NotGiven | None = NOT_GIVEN,
+        legal_name: str | NotGiven | None = NOT_GIVEN,
+        legal_number: str | NotGiven | None = NOT_GIVEN,
+        logo_url: str | NotGiven | None = NOT_GIVEN,
+        name: str | NotGiven | None = NOT_GIVEN,
+        firstname: str | NotGiven | None = NOT_GIVEN,
+        lastname: str | NotGiven | None = NOT_GIVEN,
+        account_type: str | NotGiven | None = NOT_GIVEN,
+        customer_type: str | NotGiven | None = NOT_GIVEN,
+        phone: str | NotGiven | None = NOT_GIVEN,
+        state: str | NotGiven | None = NOT_GIVEN,
+        tax_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
+        tax_identification_number: str | NotGiven | None = NOT_GIVEN,
+        timezone: str | NotGiven | None = NOT_GIVEN,
+        url: str | NotGiven | None = NOT_GIVEN,
+        zipcode: str | NotGiven | None = NOT_GIVEN,
+        net_payment_term: int | NotGiven | None = NOT_GIVEN,
+        finalize_zero_amount_invoice: str | NotGiven | None = NOT_GIVEN,
+        billing_configuration: CustomerBillingConfiguration
+        | Mapping[str, Any]
+        | NotGiven
+        | None = NOT_GIVEN,
+        shipping_address: Address | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        integration_customers: Sequence[Any] | NotGiven | None = NOT_GIVEN,
+        metadata: Sequence[Any] | NotGiven | None = NOT_GIVEN,
+        skip_invoice_custom_sections: bool | NotGiven | None = NOT_GIVEN,
+        invoice_custom_section_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Customer:
+        """``POST /customers``.
+
+        Returns the :class:`~lago_async.types.Customer`.
+
+        Body (``customer``): keyword arguments named as the API names them, or a
+        :class:`~lago_async.types.CustomerCreateInput` / mapping as the first argument after the
+        path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+
+        Required body fields: ``external_id``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.create(
+                customer,
+                external_id=external_id,
+                billing_entity_code=billing_entity_code,
+                address_line1=address_line1,
+                address_line2=address_line2,
+                city=city,
+                country=country,
+                currency=currency,
+                email=email,
+                legal_name=legal_name,
+                legal_number=legal_number,
+                logo_url=logo_url,
+                name=name,
+                firstname=firstname,
+                lastname=lastname,
+                account_type=account_type,
+                customer_type=customer_type,
+                phone=phone,
+                state=state,
+                tax_codes=tax_codes,
+                tax_identification_number=tax_identification_number,
+                timezone=timezone,
+                url=url,
+                zipcode=zipcode,
+                net_payment_term=net_payment_term,
+                finalize_zero_amount_invoice=finalize_zero_amount_invoice,
+                billing_configuration=billing_configuration,
+                shipping_address=shipping_address,
+                integration_customers=integration_customers,
+                metadata=metadata,
+                skip_invoice_custom_sections=skip_invoice_custom_sections,
+                invoice_custom_section_codes=invoice_custom_section_codes,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    def credit_notes(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        issuing_date_from: str | datetime.date | None = None,
+        issuing_date_to: str | datetime.date | None = None,
+        search_term: str | None = None,
+        reason: str | None = None,
+        credit_status: str | None = None,
+        refund_status: str | None = None,
+        invoice_number: str | None = None,
+        amount_from: int | None = None,
+        amount_to: int | None = None,
+        self_billed: bool | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[CreditNote]:
+        """``GET /customers/{external_customer_id}/credit_notes``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.CreditNote`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``issuing_date_from``, ``issuing_date_to``, ``search_term``, ``reason``,
+        ``credit_status``, ``refund_status``, ``invoice_number``, ``amount_from``,
+        ``amount_to``, ``self_billed``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.credit_notes(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                issuing_date_from=issuing_date_from,
+                issuing_date_to=issuing_date_to,
+                search_term=search_term,
+                reason=reason,
+                credit_status=credit_status,
+                refund_status=refund_status,
+                invoice_number=invoice_number,
+                amount_from=amount_from,
+                amount_to=amount_to,
+                self_billed=self_billed,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def current_usage(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        external_subscription_id: str,
+        apply_taxes: bool | None = None,
+        charge_id: str | None = None,
+        charge_code: str | None = None,
+        billable_metric_code: str | None = None,
+        group: str | None = None,
+        filter_by_charge_id: str | None = None,
+        filter_by_charge_code: str | None = None,
+        filter_by_group: str | None = None,
+        full_usage: bool | None = None,
+        filter_by_presentation: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> CustomerUsage:
+        """``GET /customers/{external_customer_id}/current_usage``.
+
+        Returns the :class:`~lago_async.types.CustomerUsage`.
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
+        ``apply_taxes``, ``charge_id``, ``charge_code``, ``billable_metric_code``, ``group``,
+        ``filter_by_charge_id``, ``filter_by_charge_code``, ``filter_by_group``, ``full_usage``,
+        ``filter_by_presentation``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.current_usage(
+                external_customer_id,
+                external_subscription_id=external_subscription_id,
+                apply_taxes=apply_taxes,
+                charge_id=charge_id,
+                charge_code=charge_code,
+                billable_metric_code=billable_metric_code,
+                group=group,
+                filter_by_charge_id=filter_by_charge_id,
+                filter_by_charge_code=filter_by_charge_code,
+                filter_by_group=filter_by_group,
+                full_usage=full_usage,
+                filter_by_presentation=filter_by_presentation,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    def delete(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Customer:
+        """``DELETE /customers/{external_customer_id}``.
+
+        Returns the :class:`~lago_async.types.Customer`.
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.delete(
+                external_customer_id, timeout=timeout, max_retries=max_retries
+            )
         )
 
     def delete_applied_coupon(
@@ -349,13 +387,372 @@ class Customers(ResourceBase[AsyncLago]):
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> AppliedCoupon:
-        """Remove a coupon applied to a customer and return it.
+        """``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
 
-        ``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
+        Returns the :class:`~lago_async.types.AppliedCoupon`.
+
+        Path identifiers (positional): ``external_customer_id``, ``applied_coupon_id``; each is
+        checked (not empty, not ``.``/``..``) and URL-encoded.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.delete_applied_coupon(
                 external_customer_id, applied_coupon_id, timeout=timeout, max_retries=max_retries
             )
+        )
+
+    def get(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Customer:
+        """``GET /customers/{external_customer_id}``.
+
+        Returns the :class:`~lago_async.types.Customer`.
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.get(external_customer_id, timeout=timeout, max_retries=max_retries)
+        )
+
+    def invoices(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        amount_from: int | None = None,
+        amount_to: int | None = None,
+        issuing_date_from: str | datetime.date | None = None,
+        issuing_date_to: str | datetime.date | None = None,
+        status: str | None = None,
+        payment_status: str | None = None,
+        payment_overdue: bool | None = None,
+        search_term: str | None = None,
+        payment_dispute_lost: bool | None = None,
+        invoice_type: str | None = None,
+        self_billed: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[Invoice]:
+        """``GET /customers/{external_customer_id}/invoices``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Invoice`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``amount_from``, ``amount_to``, ``issuing_date_from``, ``issuing_date_to``, ``status``,
+        ``payment_status``, ``payment_overdue``, ``search_term``, ``payment_dispute_lost``,
+        ``invoice_type``, ``self_billed``, ``metadata``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.invoices(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                amount_from=amount_from,
+                amount_to=amount_to,
+                issuing_date_from=issuing_date_from,
+                issuing_date_to=issuing_date_to,
+                status=status,
+                payment_status=payment_status,
+                payment_overdue=payment_overdue,
+                search_term=search_term,
+                payment_dispute_lost=payment_dispute_lost,
+                invoice_type=invoice_type,
+                self_billed=self_billed,
+                metadata=metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        account_type: Sequence[str] | None = None,
+        billing_entity_codes: Sequence[str] | None = None,
+        search_term: str | None = None,
+        countries: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        zipcodes: Sequence[str] | None = None,
+        currencies: Sequence[str] | None = None,
+        has_tax_identification_number: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
+        customer_type: str | None = None,
+        has_customer_type: bool | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[Customer]:
+        """``GET /customers``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Customer`
+        (fetching pages as it goes).
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``account_type``, ``billing_entity_codes``, ``search_term``, ``countries``, ``states``,
+        ``zipcodes``, ``currencies``, ``has_tax_identification_number``, ``metadata``,
+        ``customer_type``, ``has_customer_type``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.list(
+                page=page,
+                per_page=per_page,
+                account_type=account_type,
+                billing_entity_codes=billing_entity_codes,
+                search_term=search_term,
+                countries=countries,
+                states=states,
+                zipcodes=zipcodes,
+                currencies=currencies,
+                has_tax_identification_number=has_tax_identification_number,
+                metadata=metadata,
+                customer_type=customer_type,
+                has_customer_type=has_customer_type,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def past_usage(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        external_subscription_id: str,
+        billable_metric_code: str | None = None,
+        periods_count: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[CustomerUsage]:
+        """``GET /customers/{external_customer_id}/past_usage``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.CustomerUsage`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``external_subscription_id``, ``billable_metric_code``, ``periods_count``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.past_usage(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                external_subscription_id=external_subscription_id,
+                billable_metric_code=billable_metric_code,
+                periods_count=periods_count,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def payment_requests(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        payment_status: str | None = None,
+        billing_entity_codes: Sequence[str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[PaymentRequest]:
+        """``GET /customers/{external_customer_id}/payment_requests``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.PaymentRequest`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``payment_status``, ``billing_entity_codes``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.payment_requests(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                payment_status=payment_status,
+                billing_entity_codes=billing_entity_codes,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def payments(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        invoice_id: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[Payment]:
+        """``GET /customers/{external_customer_id}/payments``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Payment`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``invoice_id``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.payments(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                invoice_id=invoice_id,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
+        )
+
+    def projected_usage(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        external_subscription_id: str,
+        apply_taxes: bool | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> CustomerProjectedUsage:
+        """``GET /customers/{external_customer_id}/projected_usage``.
+
+        Returns the :class:`~lago_async.types.CustomerProjectedUsage`.
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``external_subscription_id``,
+        ``apply_taxes``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.customers.projected_usage(
+                external_customer_id,
+                external_subscription_id=external_subscription_id,
+                apply_taxes=apply_taxes,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    def subscriptions(
+        self,
+        external_customer_id: str,
+        /,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        plan_code: str | None = None,
+        status: Sequence[str] | None = None,
+        billing_entity_codes: Sequence[str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[Subscription]:
+        """``GET /customers/{external_customer_id}/subscriptions``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Subscription`
+        (fetching pages as it goes).
+
+        Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``plan_code``, ``status``, ``billing_entity_codes``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.customers.subscriptions(
+                external_customer_id,
+                page=page,
+                per_page=per_page,
+                plan_code=plan_code,
+                status=status,
+                billing_entity_codes=billing_entity_codes,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
+            b,
         )

@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 import builtins
+import datetime
 import datetime as _dt
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
+from lago_async._sentinel import NOT_GIVEN, NotGiven
 from lago_sync._ingest import EventIngestor
 from lago_sync._pagination import Pager
 from lago_sync._portal import ResourceBase
@@ -44,12 +46,12 @@ class Events(ResourceBase[AsyncLago]):
         event: EventInput | Mapping[str, Any] | None = None,
         /,
         *,
-        transaction_id: str | None = None,
-        code: str | None = None,
-        external_subscription_id: str | None = None,
-        timestamp: int | float | str | _dt.datetime | None = None,
-        properties: Mapping[str, Any] | None = None,
-        precise_total_amount_cents: Decimal | str | int | None = None,
+        transaction_id: str | NotGiven = NOT_GIVEN,
+        code: str | NotGiven = NOT_GIVEN,
+        external_subscription_id: str | NotGiven = NOT_GIVEN,
+        timestamp: int | float | str | _dt.datetime | NotGiven | None = NOT_GIVEN,
+        properties: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        precise_total_amount_cents: Decimal | str | int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> Event:
@@ -95,53 +97,6 @@ class Events(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.events.create_batch(events, timeout=timeout, max_retries=max_retries)
-        )
-
-    def get(
-        self,
-        transaction_id: str,
-        /,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Event:
-        """Fetch one event by its ``transaction_id`` (``GET /events/{transaction_id}``)."""
-        b = self._lago._bound()
-        return b.live.run(
-            b.client.events.get(transaction_id, timeout=timeout, max_retries=max_retries)
-        )
-
-    def list(
-        self,
-        *,
-        external_subscription_id: str | None = None,
-        code: str | None = None,
-        timestamp_from_started_at: bool | None = None,
-        timestamp_from: _dt.datetime | str | None = None,
-        timestamp_to: _dt.datetime | str | None = None,
-        page: int | None = None,
-        per_page: int | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Pager[Event]:
-        """Iterate over events (``GET /events``), newest first, across all pages.
-
-        ``timestamp_from_started_at`` needs ``external_subscription_id``.
-        """
-        b = self._lago._bound()
-        return Pager(
-            b.client.events.list(
-                external_subscription_id=external_subscription_id,
-                code=code,
-                timestamp_from_started_at=timestamp_from_started_at,
-                timestamp_from=timestamp_from,
-                timestamp_to=timestamp_to,
-                page=page,
-                per_page=per_page,
-                timeout=timeout,
-                max_retries=max_retries,
-            ),
-            b,
         )
 
     def estimate_fees(
@@ -250,6 +205,74 @@ class Events(ResourceBase[AsyncLago]):
                 max_batch_bytes=max_batch_bytes,
                 on_progress=on_progress,
                 progress_interval=progress_interval,
+            ),
+            b,
+        )
+
+    def get(
+        self,
+        transaction_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Event:
+        """``GET /events/{transaction_id}``.
+
+        Returns the :class:`~lago_async.types.Event`.
+
+        Path identifiers (positional): ``transaction_id``; each is checked (not empty, not
+        ``.``/``..``) and URL-encoded.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return b.live.run(
+            b.client.events.get(transaction_id, timeout=timeout, max_retries=max_retries)
+        )
+
+    def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        external_subscription_id: str | None = None,
+        code: str | None = None,
+        timestamp_from_started_at: bool | None = None,
+        timestamp_from: str | datetime.date | None = None,
+        timestamp_to: str | datetime.date | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Pager[Event]:
+        """``GET /events``.
+
+        Returns an :class:`~lago_sync.Pager` of :class:`~lago_async.types.Event` (fetching
+        pages as it goes).
+
+        Query parameters (keywords; ``None`` leaves one out): ``page``, ``per_page``,
+        ``external_subscription_id``, ``code``, ``timestamp_from_started_at``,
+        ``timestamp_from``, ``timestamp_to``.
+
+        Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
+        invalid, :class:`~lago_async.NotFoundError` (404),
+        :class:`~lago_async.UnprocessableEntityError` (422) or another
+        :class:`~lago_async.APIError` for the server's refusals.
+        """
+        b = self._lago._bound()
+        return Pager(
+            b.client.events.list(
+                page=page,
+                per_page=per_page,
+                external_subscription_id=external_subscription_id,
+                code=code,
+                timestamp_from_started_at=timestamp_from_started_at,
+                timestamp_from=timestamp_from,
+                timestamp_to=timestamp_to,
+                timeout=timeout,
+                max_retries=max_retries,
             ),
             b,
         )

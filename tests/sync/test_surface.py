@@ -53,8 +53,11 @@ def expected(signature: inspect.Signature) -> inspect.Signature:
 
 def test_the_resource_modules_have_their_twins() -> None:
     assert set(lago_sync.resources.__all__) == {"Events", "Customers"}
+    async_annotations: dict[str, Any] = {}
+    for klass in reversed(AsyncLago.__mro__):
+        async_annotations.update(getattr(klass, "__annotations__", {}))
     for async_cls, sync_cls, attribute in RESOURCES:
-        assert getattr(AsyncLago, "__annotations__", {})[attribute] == async_cls.__name__
+        assert async_annotations[attribute] == async_cls.__name__
         assert Lago.__annotations__[attribute] == sync_cls.__name__
 
 

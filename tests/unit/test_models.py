@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import types
 import typing
 from collections.abc import Mapping
@@ -595,9 +596,12 @@ def test_models_are_frozen_slotted_keyword_only(model: type[Any]) -> None:
 
 
 def test_every_model_is_exported() -> None:
+    modules = {
+        importlib.import_module(name, lago_types.__name__) for name in lago_types._MODULES.values()
+    }
     defined = {
         name
-        for module in (lago_types._shared, lago_types.events, lago_types.customers)
+        for module in modules
         for name, value in vars(module).items()
         if isinstance(value, type) and attrs.has(value) and value.__module__ == module.__name__
     }
