@@ -59,24 +59,6 @@ class AsyncResource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
-    async def _fetch(
-        self,
-        method: str,
-        path: str,
-        key: str,
-        cls: type[T],
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: bytes | None = None,
-        timeout: float | None,
-        max_retries: int | None,
-    ) -> T:
-        """Send one request and structure the answer's ``key`` into ``cls``."""
-        data = await self._transport.request(
-            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
-        )
-        return parse(data, key, cls, method=method, path=path)
-
     async def _call(
         self,
         method: str,

@@ -166,11 +166,12 @@ class AsyncEvents(AsyncEventsBase):
         ``POST /events/estimate_fees``; nothing is stored.
         """
         body = _estimate_body(code, external_subscription_id, properties, None, "event")
-        return await self._fetch(
+        return await self._call(
             "POST",
             "/events/estimate_fees",
-            "fees",
-            list[_models.Fee],
+            key="fees",
+            cls=list[_models.Fee],
+            params=None,
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
@@ -188,11 +189,12 @@ class AsyncEvents(AsyncEventsBase):
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for one event (``POST /events/estimate_instant_fees``)."""
         body = _estimate_body(code, external_subscription_id, properties, transaction_id, "event")
-        return await self._fetch(
+        return await self._call(
             "POST",
             "/events/estimate_instant_fees",
-            "fees",
-            list[_models.FeeEstimate],
+            key="fees",
+            cls=list[_models.FeeEstimate],
+            params=None,
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
@@ -226,11 +228,12 @@ class AsyncEvents(AsyncEventsBase):
                     )
                 }
             )
-        return await self._fetch(
+        return await self._call(
             "POST",
             "/events/batch_estimate_instant_fees",
-            "fees",
-            list[_models.FeeEstimate],
+            key="fees",
+            cls=list[_models.FeeEstimate],
+            params=None,
             body=encode_json({"events": items}),
             timeout=timeout,
             max_retries=max_retries,
