@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from ._convert import structure
 from ._errors import APIResponseValidationError, LagoError, LagoValidationError
 from ._pagination import AsyncPager
 from ._transport import (
@@ -24,7 +25,8 @@ from ._transport import (
     check_max_retries,
     check_timeout,
 )
-from .resources._base import unwrap
+from ._validate import as_body, encode_json
+from .resources._base import parse, unwrap
 from .resources._generated._namespaces import NAMESPACES, Namespaces
 
 __all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
@@ -32,6 +34,8 @@ __all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
 T = TypeVar("T")
 
 DEFAULT_BATCH_LIMIT = 100
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 class AsyncLago(Namespaces):
@@ -186,6 +190,68 @@ class AsyncLago(Namespaces):
         )
         new._bind_resources()
         return new
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        cast_to: Any = None,
+        key: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Call any endpoint of the API, with the client's retries, errors and key handling.
+
+        The escape hatch for what the SDK does not model yet::
+
+            raw = await lago.request("GET", "/customers/acme/invoices", params={"per_page": 5})
+            customer = await lago.request(
+                "GET", "/customers/acme", key="customer", cast_to=lago_async.types.Customer
+            )
+
+        Args:
+            method: the HTTP method (``GET``, ``POST``, ``PUT``, ``PATCH``, ``DELETE``).
+            path: the path under ``base_url``, starting with ``/``, already URL-encoded
+                (encode identifiers yourself, e.g. with :func:`urllib.parse.quote`).
+            params: query parameters, encoded as for every other call (a sequence repeats the
+                key; give the API's ``[]`` suffix).
+            body: a mapping or an attrs input model, sent as JSON (NaN and the like are
+                refused as everywhere), or ``bytes`` sent as they are.
+            key: the key the answer wraps its object in (``"customer"``); required with
+                ``cast_to`` unless the answer is the object itself.
+            cast_to: a model class (or ``list[Model]``) to structure the answer (under
+                ``key``) into; without it the decoded JSON is returned.
+            timeout, max_retries: as for every call.
+
+        Raises what every call raises: :class:`LagoValidationError` before sending,
+        :class:`APIError` subclasses for the server's refusals, :class:`APIConnectionError`,
+        and :class:`APIResponseValidationError` for an answer of the wrong shape.
+        """
+        verb = method.upper() if isinstance(method, str) else ""
+        if verb not in _METHODS:
+            raise LagoValidationError(
+                "method", f"must be one of {sorted(_METHODS)}, got {method!r}"
+            )
+        if not isinstance(path, str) or not path.startswith("/") or "/../" in f"{path}/":
+            raise LagoValidationError("path", f"must be a path starting with '/', got {path!r}")
+        if body is None or isinstance(body, bytes):
+            payload = body
+        else:
+            payload = encode_json(as_body(body, {}, field="body"), "body")
+        data = await self._transport.request(
+            verb, path, params=params, body=payload, timeout=timeout, max_retries=max_retries
+        )
+        if cast_to is None:
+            return unwrap(data, key, method=verb, path=path) if key is not None else data
+        if key is not None:
+            return parse(data, key, cast_to, method=verb, path=path)
+        try:
+            return structure(data, cast_to)
+        except APIResponseValidationError as exc:
+            raise APIResponseValidationError(str(exc), method=verb, path=path) from None
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it is a session given by the caller)."""
