@@ -105,7 +105,7 @@ def _attributes(obj: Any) -> list[str]:
 async def web_app(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

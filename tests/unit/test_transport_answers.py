@@ -181,7 +181,7 @@ class served:
     async def __aenter__(self) -> str:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handler)
-        self.runner = web.AppRunner(app, handle_signals=False)
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
