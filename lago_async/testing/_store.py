@@ -282,6 +282,13 @@ _CUSTOMER_FIELDS = (
     "net_payment_term",
 )
 _CUSTOMER_SEARCHED = ("external_id", "name", "firstname", "lastname", "legal_name", "email")
+_RENAMED_ZONES = {
+    "America/Godthab": "America/Nuuk",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Europe/Kiev": "Europe/Kyiv",
+}
+"""Time zones Lago accepts under their former IANA names but applies under the current ones."""
+
 _ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "country", "state", "zipcode")
 
 
@@ -379,7 +386,8 @@ class Store:
             if key in data:
                 customer[key] = data[key]
         if customer["timezone"]:
-            customer["applicable_timezone"] = customer["timezone"]
+            zone = customer["timezone"]
+            customer["applicable_timezone"] = _RENAMED_ZONES.get(zone, zone)
         for key in ("account_type", "finalize_zero_amount_invoice", "billing_entity_code"):
             if isinstance(data.get(key), str):
                 customer[key] = data[key]

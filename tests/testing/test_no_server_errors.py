@@ -157,3 +157,16 @@ async def test_a_valid_customer_with_integrations_round_trips(fake: FakeLago, ap
     (integration,) = answer.body["customer"]["integration_customers"]
     assert integration["type"] == "netsuite"
     assert answer.body["customer"]["billing_configuration"]["sync_with_provider"] is True
+
+
+@pytest.mark.parametrize(
+    ("given", "applied"),
+    [("America/Godthab", "America/Nuuk"), ("Europe/Kiev", "Europe/Kyiv"), ("UTC", "UTC")],
+)
+async def test_former_zone_names_are_applied_under_their_current_name(
+    fake: FakeLago, api: Api, given: str, applied: str
+) -> None:
+    answer = await api.post("/customers", {"customer": {"external_id": "acme", "timezone": given}})
+    assert answer.status == 200, answer.body
+    assert answer.body["customer"]["timezone"] == given
+    assert answer.body["customer"]["applicable_timezone"] == applied
