@@ -63,3 +63,36 @@ def sent(m: aioresponses, method: str, url: str) -> list[dict[str, Any]]:
                     }
                 )
     return calls
+
+
+LAGO_ID = "1a901a90-1a90-1a90-1a90-1a901a901a90"
+
+
+def customer_json(**fields: Any) -> dict[str, Any]:
+    """A customer object as Lago answers it (``external_id`` "acme"), with ``fields`` changed."""
+    return {
+        "lago_id": LAGO_ID,
+        "external_id": "acme",
+        "name": "Acme",
+        "currency": "EUR",
+        "created_at": "2026-01-01T00:00:00Z",
+        "applicable_timezone": "UTC",
+        "billing_configuration": {},
+        "metadata": [],
+        **fields,
+    }
+
+
+def event_json(**fields: Any) -> dict[str, Any]:
+    """An event object as Lago answers it (``transaction_id`` "tx-1"), with ``fields`` changed."""
+    return {
+        "lago_id": LAGO_ID,
+        "transaction_id": "tx-1",
+        "lago_customer_id": None,
+        "code": "calls",
+        "timestamp": "2026-03-04T12:00:00Z",
+        "lago_subscription_id": None,
+        "external_subscription_id": "sub",
+        "created_at": "2026-03-04T12:00:00Z",
+        **fields,
+    }

@@ -14,7 +14,7 @@ import pytest
 from aioresponses import aioresponses
 
 from lago_async import AsyncLago, LagoValidationError
-from tests.conftest import BASE_URL, sent
+from tests.conftest import BASE_URL, event_json, sent
 
 UTC = dt.timezone.utc
 EVENTS_URL = f"{BASE_URL}/events"
@@ -201,16 +201,7 @@ async def test_ingestor_refuses_a_garbage_timestamp_string(
 
 
 def stored() -> dict[str, Any]:
-    return {
-        "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-        "transaction_id": "tx-1",
-        "lago_customer_id": None,
-        "code": "calls",
-        "timestamp": "2026-03-04T12:00:00Z",
-        "lago_subscription_id": None,
-        "external_subscription_id": "sub",
-        "created_at": "2026-03-04T12:00:00Z",
-    }
+    return event_json()
 
 
 # --- path identifiers -------------------------------------------------------------------------

@@ -12,24 +12,13 @@ import pytest
 from aioresponses import aioresponses
 
 from lago_async import AsyncLago, NotFoundError
-from tests.conftest import API_KEY, BASE_URL
+from tests.conftest import API_KEY, BASE_URL, customer_json
 
 CUSTOMER = f"{BASE_URL}/customers/acme"
 
 
 def customer_body() -> dict[str, object]:
-    return {
-        "customer": {
-            "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-            "external_id": "acme",
-            "name": "Acme",
-            "currency": "EUR",
-            "created_at": "2026-01-01T00:00:00Z",
-            "applicable_timezone": "UTC",
-            "billing_configuration": {},
-            "metadata": [],
-        }
-    }
+    return {"customer": customer_json()}
 
 
 async def test_each_request_is_logged_with_status_attempt_time_and_request_id(

@@ -9,22 +9,13 @@ import pytest
 from aioresponses import aioresponses
 
 from lago_async import AsyncLago, LagoError
-from tests.conftest import BASE_URL, sent
+from tests.conftest import BASE_URL, customer_json, sent
 
 CUSTOMERS = f"{BASE_URL}/customers"
 
 
 def customer(external_id: str) -> dict[str, Any]:
-    return {
-        "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-        "external_id": external_id,
-        "name": external_id,
-        "currency": "EUR",
-        "created_at": "2026-01-01T00:00:00Z",
-        "applicable_timezone": "UTC",
-        "billing_configuration": {},
-        "metadata": [],
-    }
+    return customer_json(external_id=external_id, name=external_id)
 
 
 def page(ids: list[str], *, current: int, next_page: int | None, total: int = 99) -> Any:

@@ -16,7 +16,7 @@ import pytest
 from aioresponses import aioresponses
 
 from lago_async import APIResponseValidationError, AsyncLago
-from tests.conftest import BASE_URL, sent
+from tests.conftest import BASE_URL, customer_json, event_json, sent
 
 UTC = dt.timezone.utc
 CUSTOMER_URL = f"{BASE_URL}/customers/acme"
@@ -24,18 +24,7 @@ EVENTS_URL = f"{BASE_URL}/events"
 
 
 def customer_body(**fields: Any) -> dict[str, Any]:
-    body = {
-        "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-        "external_id": "acme",
-        "name": "Acme",
-        "currency": "EUR",
-        "created_at": "2026-01-01T00:00:00Z",
-        "applicable_timezone": "UTC",
-        "billing_configuration": {},
-        "metadata": [],
-    }
-    body.update(fields)
-    return {"customer": body}
+    return {"customer": customer_json(**fields)}
 
 
 async def read_created_at(lago: AsyncLago, mocked: aioresponses, value: Any) -> dt.datetime:
@@ -169,16 +158,7 @@ async def test_fractional_seconds_keep_their_digits(
 
 
 def stored_event() -> dict[str, Any]:
-    return {
-        "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-        "transaction_id": "tx-1",
-        "lago_customer_id": None,
-        "code": "calls",
-        "timestamp": "2026-03-04T12:00:00Z",
-        "lago_subscription_id": None,
-        "external_subscription_id": "sub_1",
-        "created_at": "2026-03-04T12:00:00Z",
-    }
+    return event_json(external_subscription_id="sub_1")
 
 
 async def test_decimal_in_a_mapping_body_keeps_its_precision(

@@ -14,18 +14,9 @@ from lago_async import (
     LagoValidationError,
     NotFoundError,
 )
-from tests.conftest import API_KEY, BASE_URL, sent
+from tests.conftest import API_KEY, BASE_URL, customer_json, sent
 
-CUSTOMER = {
-    "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-    "external_id": "acme",
-    "name": "Acme",
-    "currency": "EUR",
-    "created_at": "2026-01-01T00:00:00Z",
-    "applicable_timezone": "UTC",
-    "billing_configuration": {},
-    "metadata": [],
-}
+CUSTOMER = customer_json()
 
 
 async def test_a_get_goes_through_retries_and_is_cast(

@@ -18,7 +18,7 @@ from lago_async import (
     LagoError,
     LagoValidationError,
 )
-from tests.conftest import API_KEY, BASE_URL
+from tests.conftest import API_KEY, BASE_URL, customer_json
 
 CUSTOMER = f"{BASE_URL}/customers/acme"
 
@@ -159,16 +159,7 @@ def test_a_given_session_from_a_closed_loop_raises_a_lago_error() -> None:
 
 
 def customer_body() -> dict[str, Any]:
-    return {
-        "lago_id": "1a901a90-1a90-1a90-1a90-1a901a901a90",
-        "external_id": "acme",
-        "name": "Acme",
-        "currency": "EUR",
-        "created_at": "2026-01-01T00:00:00Z",
-        "applicable_timezone": "UTC",
-        "billing_configuration": {},
-        "metadata": [],
-    }
+    return customer_json()
 
 
 class served:
