@@ -1,5 +1,5 @@
-"""Project sessions: ``nox -s tests notebook lint typecheck api_check sync_check package`` is what
-CI runs."""
+"""Project sessions: ``nox -s tests notebook lint typecheck api_check sync_check package docs``
+is what CI runs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ nox.options.sessions = [
     "api_check",
     "sync_check",
     "package",
+    "docs",
 ]
 
 PYTHON = ["3.11"]
