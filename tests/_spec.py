@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ __all__ = ["SHARED_DIR", "load_spec", "resolve", "schema_validator"]
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 """The shared ground-truth directory (OpenAPI document, peer fixtures), next to the repo."""
 
-_SPEC_PATH = SHARED_DIR / "lago-openapi" / "openapi.yaml"
+_SPEC_PATH = Path(
+    os.environ.get("LAGO_OPENAPI_SPEC") or SHARED_DIR / "lago-openapi" / "openapi.yaml"
+)
+"""Where the spec is read from: ``$LAGO_OPENAPI_SPEC``, else ``../shared/lago-openapi``."""
 _SPEC_URI = "urn:lago:openapi"
 
 
@@ -44,8 +48,8 @@ def load_spec() -> dict[str, Any]:
     """
     if not _SPEC_PATH.is_file():
         pytest.skip(
-            f"Lago OpenAPI document not found at {_SPEC_PATH} (the ../shared ground truth is "
-            "not checked out next to the repository)",
+            f"Lago OpenAPI document not found at {_SPEC_PATH} (set LAGO_OPENAPI_SPEC, or check "
+            "out the ../shared ground truth next to the repository)",
             allow_module_level=True,
         )
     return _load(_SPEC_PATH)
