@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from ._convert import structure
 from ._errors import APIResponseValidationError, LagoError, LagoValidationError
 from ._pagination import AsyncPager
 from ._transport import (
@@ -246,12 +245,7 @@ class AsyncLago(Namespaces):
         )
         if cast_to is None:
             return unwrap(data, key, method=verb, path=path) if key is not None else data
-        if key is not None:
-            return parse(data, key, cast_to, method=verb, path=path)
-        try:
-            return structure(data, cast_to)
-        except APIResponseValidationError as exc:
-            raise APIResponseValidationError(str(exc), method=verb, path=path) from None
+        return parse(data, key, cast_to, method=verb, path=path)
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it is a session given by the caller)."""

@@ -454,12 +454,17 @@ class EventIngestor:
             self._too_large(data)
         if self._loop is None:
             self._start()
+        if self._held >= self.max_queue:
+            await self._wait_for_room()
+        self._accept(data)
+
+    async def _wait_for_room(self) -> None:
+        """Wait until fewer than ``max_queue`` events are held (or raise if closed)."""
         while self._held >= self.max_queue:
             self._check_open()
             assert self._room is not None
             self._room.clear()
             await self._room.wait()
-        self._accept(data)
 
     async def send_many(
         self, events: Iterable[EventInput | Mapping[str, Any]], timeout: float | None = None
@@ -485,11 +490,8 @@ class EventIngestor:
                 raise
             if budget and len(data) > budget:
                 self._too_large(data)
-            while self._held >= self.max_queue:
-                self._check_open()
-                assert self._room is not None
-                self._room.clear()
-                await self._room.wait()
+            if self._held >= self.max_queue:
+                await self._wait_for_room()
             self._accept(data)
             accepted += 1
         return accepted

@@ -135,16 +135,22 @@ def backoff_delay(
     return base * (1.0 - 0.25 * _random())
 
 
-def check_delay(value: Any, field: str) -> float:
-    """A delay in seconds: a finite number >= 0 (not a bool), else LagoValidationError."""
+def _seconds(value: Any, field: str, *, positive: bool, wanted: str) -> float:
+    """``value`` as seconds if it is a finite number (not a bool), > 0 or >= 0."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value < 0
+        or (positive and value == 0)
     ):
-        raise LagoValidationError(field, f"must be a number of seconds >= 0, got {value!r}")
+        raise LagoValidationError(field, f"must be {wanted}, got {value!r}")
     return float(value)
+
+
+def check_delay(value: Any, field: str) -> float:
+    """A delay in seconds: a finite number >= 0 (not a bool), else LagoValidationError."""
+    return _seconds(value, field, positive=False, wanted="a number of seconds >= 0")
 
 
 def _encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
@@ -532,14 +538,7 @@ class Transport:
 
 def check_timeout(value: Any, field: str = "timeout") -> float:
     """A timeout in seconds: a positive, finite number (not a bool), else LagoValidationError."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise LagoValidationError(field, f"must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return _seconds(value, field, positive=True, wanted="a positive number of seconds")
 
 
 def check_max_retries(value: Any, field: str = "max_retries") -> int:

@@ -98,7 +98,7 @@ def _is_decimal(value: Any) -> bool:
     if isinstance(value, (int, Decimal)):
         return not isinstance(value, Decimal) or value.is_finite()
     if isinstance(value, float):
-        return value == value and value not in (float("inf"), float("-inf"))
+        return math.isfinite(value)
     if isinstance(value, str):
         try:
             return Decimal(value).is_finite()

@@ -80,9 +80,8 @@ class AsyncResource:
         data = await self._transport.request(
             method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
         )
-        if lenient and isinstance(data, Mapping) and key not in data:
-            return parse({key: data}, key, cls, method=method, path=path)
-        return parse(data, key, cls, method=method, path=path)
+        whole = lenient and isinstance(data, Mapping) and key not in data
+        return parse(data, None if whole else key, cls, method=method, path=path)
 
     async def _call_raw(
         self,
@@ -118,9 +117,10 @@ def unwrap(data: Any, key: str, *, method: str, path: str) -> Any:
     return data[key]
 
 
-def parse(data: Any, key: str, cls: type[T], *, method: str, path: str) -> T:
-    """Structure the object under ``key`` into ``cls``, errors naming the request."""
-    value = unwrap(data, key, method=method, path=path)
+def parse(data: Any, key: str | None, cls: type[T], *, method: str, path: str) -> T:
+    """Structure the object under ``key`` (the whole answer when ``None``) into ``cls``,
+    errors naming the request."""
+    value = data if key is None else unwrap(data, key, method=method, path=path)
     try:
         return structure(value, cls)
     except APIResponseValidationError as exc:
