@@ -348,15 +348,11 @@ class FakeLago:
         stored. Any number of events is taken (the batch limit is for HTTP requests).
         """
         with self._lock:
-            limit = self._store.batch_limit
-            self._store.batch_limit = max(limit, len(events), 1)
             try:
-                _, payload = self._store.create_batch({}, _NO_QUERY, {"events": list(events)})
+                stored = self._store.store_events(list(events))
             except ApiError as exc:
                 raise ValueError(f"invalid events: {exc.body}") from None
-            finally:
-                self._store.batch_limit = limit
-            return [dict(event) for event in payload["events"]]
+            return [dict(event) for event in stored]
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Seed customers, subscriptions and events from one mapping (a seed file's JSON).

@@ -742,7 +742,10 @@ class Store:
 
     def create_batch(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/batch``: all events are stored, or none (422 with per-index details)."""
-        raw_events = self._batch(body)
+        return 200, {"events": self.store_events(self._batch(body))}
+
+    def store_events(self, raw_events: Sequence[Any]) -> list[JSONObject]:
+        """Store every event, or none (422 with per-index details); no limit on the count."""
         now = now_iso()
         seen: set[tuple[str, str]] = set()
         prepared: list[JSONObject] = []
@@ -757,7 +760,7 @@ class Store:
             raise unprocessable(failures)
         for event in prepared:
             self._commit(event)
-        return 200, {"events": prepared}
+        return prepared
 
     def _with_ids(self, event: JSONObject) -> JSONObject:
         sub = self.subscriptions.get(event["external_subscription_id"])
