@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
@@ -18,30 +19,32 @@ from lago_async._transport import (
     MAX_BACKOFF,
 )
 from lago_sync._portal import ClientBase, reject_loop_bound
-from lago_sync.resources._generated.activity_logs import ActivityLogs
-from lago_sync.resources._generated.add_ons import AddOns
-from lago_sync.resources._generated.analytics import Analytics
-from lago_sync.resources._generated.api_logs import ApiLogs
-from lago_sync.resources._generated.applied_coupons import AppliedCoupons
-from lago_sync.resources._generated.billable_metrics import BillableMetrics
-from lago_sync.resources._generated.billing_entities import BillingEntities
-from lago_sync.resources._generated.coupons import Coupons
-from lago_sync.resources._generated.credit_notes import CreditNotes
-from lago_sync.resources._generated.features import Features
-from lago_sync.resources._generated.fees import Fees
-from lago_sync.resources._generated.invoices import Invoices
-from lago_sync.resources._generated.organization import OrganizationNamespace
-from lago_sync.resources._generated.payment_receipts import PaymentReceipts
-from lago_sync.resources._generated.payment_requests import PaymentRequests
-from lago_sync.resources._generated.payments import Payments
-from lago_sync.resources._generated.plans import Plans
-from lago_sync.resources._generated.subscriptions import Subscriptions
-from lago_sync.resources._generated.taxes import Taxes
-from lago_sync.resources._generated.wallets import Wallets
-from lago_sync.resources._generated.webhook_endpoints import WebhookEndpoints
-from lago_sync.resources._generated.webhooks import Webhooks
-from lago_sync.resources.customers import Customers
-from lago_sync.resources.events import Events
+
+if TYPE_CHECKING:
+    from lago_sync.resources._generated.activity_logs import ActivityLogs
+    from lago_sync.resources._generated.add_ons import AddOns
+    from lago_sync.resources._generated.analytics import Analytics
+    from lago_sync.resources._generated.api_logs import ApiLogs
+    from lago_sync.resources._generated.applied_coupons import AppliedCoupons
+    from lago_sync.resources._generated.billable_metrics import BillableMetrics
+    from lago_sync.resources._generated.billing_entities import BillingEntities
+    from lago_sync.resources._generated.coupons import Coupons
+    from lago_sync.resources._generated.credit_notes import CreditNotes
+    from lago_sync.resources._generated.features import Features
+    from lago_sync.resources._generated.fees import Fees
+    from lago_sync.resources._generated.invoices import Invoices
+    from lago_sync.resources._generated.organization import OrganizationNamespace
+    from lago_sync.resources._generated.payment_receipts import PaymentReceipts
+    from lago_sync.resources._generated.payment_requests import PaymentRequests
+    from lago_sync.resources._generated.payments import Payments
+    from lago_sync.resources._generated.plans import Plans
+    from lago_sync.resources._generated.subscriptions import Subscriptions
+    from lago_sync.resources._generated.taxes import Taxes
+    from lago_sync.resources._generated.wallets import Wallets
+    from lago_sync.resources._generated.webhook_endpoints import WebhookEndpoints
+    from lago_sync.resources._generated.webhooks import Webhooks
+    from lago_sync.resources.customers import Customers
+    from lago_sync.resources.events import Events
 
 __all__ = ["Lago"]
 
@@ -139,6 +142,36 @@ class Lago(ClientBase[AsyncLago]):
     webhooks: Webhooks
     """``lago.webhooks``: 2 operation(s); loaded on first use."""
 
+    _NAMESPACES: ClassVar[dict[str, tuple[str, str]]] = {
+        "activity_logs": ("lago_sync.resources._generated.activity_logs", "ActivityLogs"),
+        "add_ons": ("lago_sync.resources._generated.add_ons", "AddOns"),
+        "analytics": ("lago_sync.resources._generated.analytics", "Analytics"),
+        "api_logs": ("lago_sync.resources._generated.api_logs", "ApiLogs"),
+        "applied_coupons": ("lago_sync.resources._generated.applied_coupons", "AppliedCoupons"),
+        "billable_metrics": ("lago_sync.resources._generated.billable_metrics", "BillableMetrics"),
+        "billing_entities": ("lago_sync.resources._generated.billing_entities", "BillingEntities"),
+        "coupons": ("lago_sync.resources._generated.coupons", "Coupons"),
+        "credit_notes": ("lago_sync.resources._generated.credit_notes", "CreditNotes"),
+        "customers": ("lago_sync.resources.customers", "Customers"),
+        "events": ("lago_sync.resources.events", "Events"),
+        "features": ("lago_sync.resources._generated.features", "Features"),
+        "fees": ("lago_sync.resources._generated.fees", "Fees"),
+        "invoices": ("lago_sync.resources._generated.invoices", "Invoices"),
+        "organization": ("lago_sync.resources._generated.organization", "OrganizationNamespace"),
+        "payment_receipts": ("lago_sync.resources._generated.payment_receipts", "PaymentReceipts"),
+        "payment_requests": ("lago_sync.resources._generated.payment_requests", "PaymentRequests"),
+        "payments": ("lago_sync.resources._generated.payments", "Payments"),
+        "plans": ("lago_sync.resources._generated.plans", "Plans"),
+        "subscriptions": ("lago_sync.resources._generated.subscriptions", "Subscriptions"),
+        "taxes": ("lago_sync.resources._generated.taxes", "Taxes"),
+        "wallets": ("lago_sync.resources._generated.wallets", "Wallets"),
+        "webhook_endpoints": (
+            "lago_sync.resources._generated.webhook_endpoints",
+            "WebhookEndpoints",
+        ),
+        "webhooks": ("lago_sync.resources._generated.webhooks", "Webhooks"),
+    }
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -172,30 +205,16 @@ class Lago(ClientBase[AsyncLago]):
         )
 
     def _bind_resources(self) -> None:
-        self.activity_logs = ActivityLogs(self)
-        self.add_ons = AddOns(self)
-        self.analytics = Analytics(self)
-        self.api_logs = ApiLogs(self)
-        self.applied_coupons = AppliedCoupons(self)
-        self.billable_metrics = BillableMetrics(self)
-        self.billing_entities = BillingEntities(self)
-        self.coupons = Coupons(self)
-        self.credit_notes = CreditNotes(self)
-        self.customers = Customers(self)
-        self.events = Events(self)
-        self.features = Features(self)
-        self.fees = Fees(self)
-        self.invoices = Invoices(self)
-        self.organization = OrganizationNamespace(self)
-        self.payment_receipts = PaymentReceipts(self)
-        self.payment_requests = PaymentRequests(self)
-        self.payments = Payments(self)
-        self.plans = Plans(self)
-        self.subscriptions = Subscriptions(self)
-        self.taxes = Taxes(self)
-        self.wallets = Wallets(self)
-        self.webhook_endpoints = WebhookEndpoints(self)
-        self.webhooks = Webhooks(self)
+        """Namespaces are made on first use (see ``__getattr__``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for attributes not set yet: a namespace's first use
+        where = self._NAMESPACES.get(name)
+        if where is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        namespace = getattr(importlib.import_module(where[0]), where[1])(self)
+        self.__dict__[name] = namespace
+        return namespace
 
     @property
     def base_url(self) -> str:

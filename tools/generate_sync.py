@@ -813,12 +813,26 @@ class Writer:
     ) -> list[str]:
         lines: list[str] = []
         resources = [m for m in members if m.kind == "annotation"]
+        table: list[str] = []
         for member in resources:
             resource = self.plan.lookup(member.info, _head(member.annotation))
             if resource is None:
                 raise GenerationError(f"{plan.cls.__name__}.{member.name}: not a resource")
-            lines.append(f"    {member.name}: {self.sync_class(resource)}")
+            # typing only: the namespace's module is imported on first use (``__getattr__``)
+            local = self.imports.add(
+                resource.sync_name, resource.sync_module, resource.sync_name, runtime=False
+            )
+            lines.append(f"    {member.name}: {local}")
             lines.append(self.doc(member.info, member.doc, "    ").rstrip("\n"))
+            table.append(
+                f"        {member.name!r}: ({resource.sync_module!r}, {resource.sync_name!r}),"
+            )
+        lines.append("")
+        any_ = self.imports.add("Any", "typing", "Any")
+        classvar = self.imports.add("ClassVar", "typing", "ClassVar")
+        lines.append(f"    _NAMESPACES: {classvar}[dict[str, tuple[str, str]]] = {{")
+        lines.extend(table)
+        lines.append("    }")
         lines.append("")
         init = self.init_node(plan)
         lines.append(f"    def __init__({self.signature(info, init)}) -> None:")
@@ -830,11 +844,23 @@ class Writer:
                 lines.append(f"        {self.portal('reject_loop_bound')}({arg.arg!r}, {arg.arg})")
         lines.append(f"        self._setup(lambda: {self.async_class(plan)}({self.forward(init)}))")
         lines.append("")
+        importlib_ = self.imports.add("importlib", "importlib", None)
         lines.append("    def _bind_resources(self) -> None:")
-        for member in resources:
-            resource = self.plan.lookup(member.info, _head(member.annotation))
-            assert resource is not None
-            lines.append(f"        self.{member.name} = {self.sync_class(resource)}(self)")
+        lines.append('        """Namespaces are made on first use (see ``__getattr__``)."""')
+        lines.append("")
+        lines.append(f"    def __getattr__(self, name: str) -> {any_}:")
+        lines.append("        # only called for attributes not set yet: a namespace's first use")
+        lines.append("        where = self._NAMESPACES.get(name)")
+        lines.append("        if where is None:")
+        lines.append(
+            '            raise AttributeError(f"{type(self).__name__!r} object has no attribute'
+            ' {name!r}")'
+        )
+        lines.append(
+            f"        namespace = getattr({importlib_}.import_module(where[0]), where[1])(self)"
+        )
+        lines.append("        self.__dict__[name] = namespace")
+        lines.append("        return namespace")
         lines.append("")
         return lines
 
@@ -1103,9 +1129,17 @@ calling from a running event loop raises :class:`SyncInAsyncContextError`.
 
 def render_init(plan: Plan) -> str:
     package = importlib.import_module(ASYNC_PACKAGE)
+    models = set(importlib.import_module(f"{ASYNC_PACKAGE}.types").__all__)
     imports = Imports()
     exported: list[str] = []
+    lazy: list[str] = []
     for name in package.__all__:
+        if name in models:
+            # the very same model classes, loaded on first use as lago_async loads them
+            imports.add(name, ASYNC_PACKAGE, name, runtime=False)
+            exported.append(name)
+            lazy.append(name)
+            continue
         obj = getattr(package, name)
         target = plan.classes.get((obj.__module__, obj.__name__)) if isinstance(obj, type) else None
         if target is not None:
@@ -1116,8 +1150,21 @@ def render_init(plan: Plan) -> str:
             exported.append(name)
     imports.add("SyncInAsyncContextError", PORTAL_MODULE, "SyncInAsyncContextError")
     exported.append("SyncInAsyncContextError")
+    imports.add("Any", "typing", "Any")
     lines = "".join(f'    "{name}",\n' for name in exported)
-    return HEADER + INIT_DOC + "\n" + imports.render() + "\n__all__ = [\n" + lines + "]\n"
+    getter = (
+        "\n\n_MODELS = frozenset(\n    [\n"
+        + "".join(f'        "{name}",\n' for name in lazy)
+        + "    ]\n)\n\n\n"
+        "def __getattr__(name: str) -> Any:\n"
+        "    if name not in _MODELS:\n"
+        '        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")\n'
+        f"    value = getattr(importlib.import_module({ASYNC_PACKAGE!r}), name)\n"
+        "    globals()[name] = value  # later lookups skip this function\n"
+        "    return value\n"
+    )
+    imports.add("importlib", "importlib", None)
+    return HEADER + INIT_DOC + "\n" + imports.render() + "\n__all__ = [\n" + lines + "]\n" + getter
 
 
 def render_package_init(plan: Plan, async_package: str) -> str:

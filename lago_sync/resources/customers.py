@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         Customer,
         CustomerBillingConfiguration,
         CustomerCheckoutUrl,
-        CustomerCreateInput,
+        CustomerInput,
         CustomerProjectedUsage,
         CustomerUsage,
         Invoice,
@@ -140,7 +140,7 @@ class Customers(ResourceBase[AsyncLago]):
 
     def create(
         self,
-        customer: CustomerCreateInput | Mapping[str, Any] | None = None,
+        customer: CustomerInput | Mapping[str, Any] | None = None,
         /,
         *,
         external_id: str | NotGiven | None = NOT_GIVEN,
@@ -185,8 +185,8 @@ class Customers(ResourceBase[AsyncLago]):
         Returns the :class:`~lago_async.types.Customer`.
 
         Body (``customer``): keyword arguments named as the API names them, or a
-        :class:`~lago_async.types.CustomerCreateInput` / mapping as the first argument after the
-        path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+        :class:`~lago_async.types.CustomerInput` / mapping as the first argument after the path
+        identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
 
         Required body fields: ``external_id``.
 

@@ -10,7 +10,14 @@ from lago_sync import Lago, Pager
 from lago_sync.resources._generated.plans import Plans, PlansCharges, PlansChargesFilters
 from tests.conftest import BASE_URL
 
-CHARGE = {"lago_id": "ch_1", "code": "storage", "charge_model": "standard"}
+CHARGE = {
+    "lago_id": "ch_1",
+    "code": "storage",
+    "charge_model": "standard",
+    "lago_billable_metric_id": "bm_1",
+    "created_at": "2026-01-01T00:00:00Z",
+    "properties": {"amount": "0.5"},
+}
 META = {"current_page": 1, "next_page": None, "total_pages": 1, "total_count": 1}
 
 

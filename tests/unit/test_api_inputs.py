@@ -16,7 +16,15 @@ import lago_sync
 from lago_async import NOT_GIVEN, AsyncLago, LagoValidationError, NotGiven
 from tests.conftest import BASE_URL, sent
 
-PLAN = {"lago_id": "p1", "code": "premium", "name": "Premium"}
+PLAN = {
+    "lago_id": "p1",
+    "code": "premium",
+    "name": "Premium",
+    "created_at": "2026-01-01T00:00:00Z",
+    "interval": "monthly",
+    "amount_cents": 1000,
+    "amount_currency": "EUR",
+}
 
 
 def any_url() -> re.Pattern[str]:

@@ -98,6 +98,7 @@ class AsyncBillableMetrics(AsyncResource):
                 "weighted_interval": "str",
                 "filters": "list",
             },
+            nested={"filters": ("key", "values")},
         )
         return await self._call(
             "POST",
@@ -315,6 +316,7 @@ class AsyncBillableMetrics(AsyncResource):
                 "weighted_interval": "str",
                 "filters": "list",
             },
+            nested={"filters": ("key", "values")},
         )
         return await self._call(
             "PUT",

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
         Customer,
         CustomerBillingConfiguration,
         CustomerCheckoutUrl,
-        CustomerCreateInput,
+        CustomerInput,
+        CustomerPortalUrl,
         CustomerProjectedUsage,
         CustomerUsage,
-        GetCustomerPortalUrlCustomer,
         Invoice,
         InvoiceCustomSectionInput,
         Payment,
@@ -271,7 +271,11 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             alert, {"code": code_, "name": name, "thresholds": thresholds}, field="alert"
         )
         check_fields(
-            fields, "alert", required=(), kinds={"code": "str", "name": "str", "thresholds": "list"}
+            fields,
+            "alert",
+            required=(),
+            kinds={"code": "str", "name": "str", "thresholds": "list"},
+            nested={"thresholds": ("value",)},
         )
         return await self._call(
             "PUT",
@@ -982,7 +986,7 @@ class AsyncCustomersBase(AsyncResource):
 
     async def create(
         self,
-        customer: CustomerCreateInput | Mapping[str, Any] | None = None,
+        customer: CustomerInput | Mapping[str, Any] | None = None,
         /,
         *,
         external_id: str | NotGiven | None = NOT_GIVEN,
@@ -1027,8 +1031,8 @@ class AsyncCustomersBase(AsyncResource):
         Returns the :class:`~lago_async.types.Customer`.
 
         Body (``customer``): keyword arguments named as the API names them, or a
-        :class:`~lago_async.types.CustomerCreateInput` / mapping as the first argument after the
-        path identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
+        :class:`~lago_async.types.CustomerInput` / mapping as the first argument after the path
+        identifiers; an argument left out is not sent, ``None`` is sent as ``null``.
 
         Required body fields: ``external_id``.
 
@@ -1607,10 +1611,10 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> GetCustomerPortalUrlCustomer:
+    ) -> CustomerPortalUrl:
         """``GET /customers/{external_customer_id}/portal_url``.
 
-        Returns the :class:`~lago_async.types.GetCustomerPortalUrlCustomer`.
+        Returns the :class:`~lago_async.types.CustomerPortalUrl`.
 
         Path identifiers (positional): ``external_customer_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -1625,7 +1629,7 @@ class AsyncCustomersBase(AsyncResource):
             "GET",
             f"/customers/{_external_customer_id}/portal_url",
             key="customer",
-            cls=_models.GetCustomerPortalUrlCustomer,
+            cls=_models.CustomerPortalUrl,
             params=None,
             body=None,
             timeout=timeout,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Event,
         EventEstimateFeesInput,
         EventEstimateInstantFeesInput,
+        EventEstimateInstantFeesInputEvent,
         EventInput,
         Fee,
         FeeEstimate,
@@ -76,7 +77,7 @@ class AsyncEventsBase(AsyncResource):
         code: str | NotGiven | None = NOT_GIVEN,
         timestamp: Any = NOT_GIVEN,
         precise_total_amount_cents: Decimal | str | int | float | NotGiven | None = NOT_GIVEN,
-        properties: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        properties: Any = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> Event:
@@ -116,7 +117,6 @@ class AsyncEventsBase(AsyncResource):
                 "external_subscription_id": "str",
                 "code": "str",
                 "precise_total_amount_cents": "decimal",
-                "properties": "object",
             },
         )
         return await self._call(
@@ -222,6 +222,10 @@ class AsyncEventsBase(AsyncResource):
         external_subscription_id: str | NotGiven | None = NOT_GIVEN,
         properties: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         transaction_id: str | NotGiven | None = NOT_GIVEN,
+        event_: EventEstimateInstantFeesInputEvent
+        | Mapping[str, Any]
+        | NotGiven
+        | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> builtins.list[FeeEstimate]:
@@ -234,7 +238,7 @@ class AsyncEventsBase(AsyncResource):
         after the path identifiers; an argument left out is not sent, ``None`` is sent as
         ``null``.
 
-        Required body fields: ``code``, ``external_subscription_id``.
+        Required body fields: ``code``, ``external_subscription_id``, ``event``.
 
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
@@ -248,19 +252,22 @@ class AsyncEventsBase(AsyncResource):
                 "external_subscription_id": external_subscription_id,
                 "properties": properties,
                 "transaction_id": transaction_id,
+                "event": event_,
             },
             field="event",
         )
         check_fields(
             fields,
             "event",
-            required=("code", "external_subscription_id"),
+            required=("code", "external_subscription_id", "event"),
             kinds={
                 "code": "str",
                 "external_subscription_id": "str",
                 "properties": "object",
                 "transaction_id": "str",
+                "event": "object",
             },
+            nested={"event": ("code", "external_subscription_id")},
         )
         return await self._call(
             "POST",

@@ -449,6 +449,7 @@ class AsyncPlansCharges(AsyncResource):
                 "regroup_paid_fees": "str",
                 "prorated": "bool",
             },
+            nested={"filters": ("properties", "values")},
         )
         return await self._call(
             "POST",
@@ -659,6 +660,7 @@ class AsyncPlansCharges(AsyncResource):
                 "regroup_paid_fees": "str",
                 "prorated": "bool",
             },
+            nested={"filters": ("properties", "values")},
         )
         return await self._call(
             "PUT",
@@ -1407,8 +1409,10 @@ class AsyncPlans(AsyncResource):
                 "metadata": "object",
             },
             nested={
+                "minimum_commitment": ("amount_cents",),
                 "charges": ("billable_metric_id", "charge_model"),
                 "fixed_charges": ("add_on_id", "charge_model"),
+                "usage_thresholds": ("amount_cents",),
             },
         )
         return await self._call(
@@ -1602,6 +1606,7 @@ class AsyncPlans(AsyncResource):
                 "cascade_updates": "bool",
                 "metadata": "object",
             },
+            nested={"minimum_commitment": ("amount_cents",), "usage_thresholds": ("amount_cents",)},
         )
         return await self._call(
             "PUT",

@@ -617,6 +617,7 @@ class AsyncSubscriptionsAlerts(AsyncResource):
                 "thresholds": "list",
                 "billable_metric_code": "str",
             },
+            nested={"thresholds": ("value",)},
         )
         return await self._call(
             "PUT",
@@ -785,6 +786,7 @@ class AsyncSubscriptionsCharges(AsyncResource):
                 "tax_codes": "list",
                 "applied_pricing_unit": "object",
             },
+            nested={"filters": ("properties", "values")},
         )
         return await self._call(
             "PUT",
@@ -1188,6 +1190,7 @@ class AsyncSubscriptions(AsyncResource):
                 "purchase_order_number": "str",
                 "activation_rules": "list",
             },
+            nested={"activation_rules": ("type",)},
         )
         envelope = as_body(None, {"authorization": authorization}, field="body")
         envelope["subscription"] = fields
@@ -1433,6 +1436,7 @@ class AsyncSubscriptions(AsyncResource):
                 "purchase_order_number": "str",
                 "activation_rules": "list",
             },
+            nested={"activation_rules": ("type",)},
         )
         envelope = as_body(None, {"status": status}, field="body")
         envelope["subscription"] = fields

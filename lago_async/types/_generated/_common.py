@@ -4,20 +4,19 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from .._lenient import LenientDate, LenientDatetime
-from .._shared import InvoiceCustomSection, Tax
-from ..customers import Address, Customer, CustomerBillingConfiguration, CustomerMetadata
-from ..events import Fee
-
 __all__ = [
+    "Address",
     "AlertThreshold",
     "AlertThresholdInput",
+    "AppliedCoupon",
     "AppliedInvoiceCustomSection",
+    "AppliedTax",
     "AppliedUsageThreshold",
     "BillableMetric",
     "BillableMetricFilter",
@@ -38,23 +37,39 @@ __all__ = [
     "ChargePropertiesGraduatedPercentageRange",
     "ChargePropertiesGraduatedRange",
     "ChargePropertiesVolumeRange",
+    "Credit",
+    "CreditInvoice",
+    "CreditItem",
     "CreditNote",
     "CreditNoteAppliedTax",
     "CreditNoteErrorDetails",
     "CreditNoteItem",
+    "Customer",
     "CustomerBase",
+    "CustomerBillingConfiguration",
+    "CustomerMetadata",
+    "ErrorDetail",
+    "Fee",
+    "FeeAmountDetails",
+    "FeeAppliedTax",
+    "FeeItem",
     "FixedCharge",
     "FixedChargeProperties",
     "FixedChargePropertiesGraduatedRange",
     "FixedChargePropertiesVolumeRange",
+    "GraduatedPercentageRange",
+    "GraduatedRange",
+    "IntegrationCustomer",
     "Invoice",
     "InvoiceAppliedInvoiceCustomSection",
     "InvoiceAppliedTax",
     "InvoiceBase",
+    "InvoiceCustomSection",
     "InvoiceCustomSectionInput",
     "InvoiceMetadata",
     "MinimumCommitment",
     "MinimumCommitmentInput",
+    "PaginationMeta",
     "Payment",
     "PaymentMethodReference",
     "PaymentRequest",
@@ -62,113 +77,235 @@ __all__ = [
     "PlanEntitlement",
     "PlanEntitlementPrivilege",
     "PlanEntitlementPrivilegeConfig",
+    "PresentationBreakdown",
+    "PricingUnitDetails",
     "Subscription",
     "SubscriptionActivationRule",
+    "Tax",
     "UsageThreshold",
     "UsageThresholdInput",
 ]
 
 
 @attrs.frozen(kw_only=True)
+class Address:
+    """Model of the API's ``Address`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    country: str | None = None
+    state: str | None = None
+    zipcode: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class AlertThreshold:
     """Model of the API's ``AlertThresholdObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    recurring: bool
+    value: Decimal
     code: str | None = None
-    recurring: bool | None = None
-    value: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
 class AlertThresholdInput:
-    """Model of the API's ``AlertThresholdInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
+    value: Any
     code: str | None = None
     recurring: bool | None = None
-    value: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class CreditInvoice:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    payment_status: str
+
+
+@attrs.frozen(kw_only=True)
+class CreditItem:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    type: str
+    code: str
+    name: str
+    lago_item_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Credit:
+    """Model of the API's ``CreditObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    item: CreditItem
+    lago_id: str | None = None
+    invoice: CreditInvoice | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AppliedCoupon:
+    """Model of the API's ``AppliedCouponObjectExtended`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    lago_coupon_id: str
+    coupon_code: str
+    lago_customer_id: str
+    external_customer_id: str
+    frequency: str
+    created_at: datetime.datetime
+    coupon_name: str | None = None
+    coupon_status: str | None = None
+    coupon_deleted_at: datetime.datetime | None = None
+    status: str | None = None
+    amount_cents: int | None = None
+    amount_cents_remaining: int | None = None
+    amount_currency: str | None = None
+    percentage_rate: Decimal | None = None
+    frequency_duration: int | None = None
+    frequency_duration_remaining: int | None = None
+    expiration_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
+    credits: list[Credit] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceCustomSection:
+    """Model of the API's ``InvoiceCustomSectionObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    name: str
+    code: str
+    description: str | None = None
+    details: str | None = None
+    display_name: str | None = None
+    applied_to_organization: bool | None = None
+    organization_id: str | None = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class AppliedInvoiceCustomSection:
     """Model of the API's ``AppliedInvoiceCustomSectionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    created_at: datetime.datetime
+    invoice_custom_section: InvoiceCustomSection
+    invoice_custom_section_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AppliedTax:
+    """Model of the API's ``BaseAppliedTax`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_id: str | None = None
-    created_at: LenientDatetime = None
-    invoice_custom_section_id: str | None = None
-    invoice_custom_section: InvoiceCustomSection | None = None
+    lago_tax_id: str | None = None
+    tax_name: str | None = None
+    tax_code: str | None = None
+    tax_rate: Decimal | None = None
+    tax_description: str | None = None
+    amount_cents: int | None = None
+    amount_currency: str | None = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class UsageThreshold:
     """Model of the API's ``UsageThresholdObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    amount_cents: int
+    recurring: bool
     lago_id: str | None = None
     threshold_display_name: str | None = None
-    amount_cents: int | None = None
-    recurring: bool | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class AppliedUsageThreshold:
     """Model of the API's ``AppliedUsageThresholdObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lifetime_usage_amount_cents: int | None = None
-    created_at: LenientDatetime = None
-    usage_threshold: UsageThreshold | None = None
+    lifetime_usage_amount_cents: int
+    created_at: datetime.datetime
+    usage_threshold: UsageThreshold
 
 
 @attrs.frozen(kw_only=True)
 class BillableMetricFilter:
     """Model of the API's ``BillableMetricFilterObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    key: str | None = None
-    values: list[str] | None = None
+    key: str
+    values: list[str]
 
 
 @attrs.frozen(kw_only=True)
 class BillableMetric:
     """Model of the API's ``BillableMetricObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    name: str | None = None
-    code: str | None = None
+    lago_id: str
+    name: str
+    code: str
+    recurring: bool
+    created_at: datetime.datetime
+    aggregation_type: str
     description: str | None = None
-    recurring: bool | None = None
     rounding_function: str | None = None
     rounding_precision: int | None = None
-    created_at: LenientDatetime = None
     expression: str | None = None
     field_name: str | None = None
-    aggregation_type: str | None = None
     weighted_interval: str | None = None
     filters: list[BillableMetricFilter] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ChargeAppliedPricingUnit:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     code: str | None = None
     conversion_rate: Decimal | None = None
@@ -176,7 +313,10 @@ class ChargeAppliedPricingUnit:
 
 @attrs.frozen(kw_only=True)
 class ChargePropertiesGraduatedPercentageRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -186,7 +326,10 @@ class ChargePropertiesGraduatedPercentageRange:
 
 @attrs.frozen(kw_only=True)
 class ChargePropertiesGraduatedRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -196,7 +339,10 @@ class ChargePropertiesGraduatedRange:
 
 @attrs.frozen(kw_only=True)
 class ChargePropertiesVolumeRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -208,7 +354,7 @@ class ChargePropertiesVolumeRange:
 class ChargeProperties:
     """Model of the API's ``ChargeProperties`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     grouped_by: list[str] | None = None
@@ -231,17 +377,20 @@ class ChargeProperties:
 class ChargeFilter:
     """Model of the API's ``ChargeFilterObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    properties: ChargeProperties
+    values: dict[str, list[str] | None]
     invoice_display_name: str | None = None
-    properties: ChargeProperties | None = None
-    values: dict[str, list[str] | None] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ChargeObjectPropertiesGraduatedPercentageRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -251,24 +400,33 @@ class ChargeObjectPropertiesGraduatedPercentageRange:
 
 @attrs.frozen(kw_only=True)
 class ChargeObjectPropertiesGraduatedRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
 
-    from_value: int | None = None
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    from_value: int
+    flat_amount: Decimal
+    per_unit_amount: Decimal
     to_value: int | None = None
-    flat_amount: Decimal | None = None
-    per_unit_amount: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ChargeObjectPropertiesPresentationGroupKeyOptions:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     display_in_invoice: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ChargeObjectPropertiesPresentationGroupKey:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     value: str | None = None
     options: ChargeObjectPropertiesPresentationGroupKeyOptions | None = None
@@ -276,7 +434,10 @@ class ChargeObjectPropertiesPresentationGroupKey:
 
 @attrs.frozen(kw_only=True)
 class ChargeObjectPropertiesVolumeRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -288,7 +449,7 @@ class ChargeObjectPropertiesVolumeRange:
 class ChargeObjectProperties:
     """Model of the API's ``ChargeObjectProperties`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     grouped_by: list[str] | None = None
@@ -309,25 +470,41 @@ class ChargeObjectProperties:
 
 
 @attrs.frozen(kw_only=True)
+class Tax:
+    """Model of the API's ``TaxObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    name: str
+    code: str
+    rate: Decimal
+    created_at: datetime.datetime
+    description: str | None = None
+    applied_to_organization: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Charge:
     """Model of the API's ``ChargeObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_billable_metric_id: str | None = None
+    lago_id: str
+    lago_billable_metric_id: str
+    created_at: datetime.datetime
+    charge_model: str
+    properties: ChargeObjectProperties
     code: str | None = None
     billable_metric_code: str | None = None
     invoice_display_name: str | None = None
-    created_at: LenientDatetime = None
-    charge_model: str | None = None
     pay_in_advance: bool | None = None
     invoiceable: bool | None = None
     regroup_paid_fees: str | None = None
     prorated: bool | None = None
     min_amount_cents: int | None = None
-    properties: ChargeObjectProperties | None = None
     filters: list[ChargeFilter] | None = None
     taxes: list[Tax] | None = None
     applied_pricing_unit: ChargeAppliedPricingUnit | None = None
@@ -349,26 +526,23 @@ class ChargeFilterCreateInput:
 class ChargeFilterFull:
     """Model of the API's ``ChargeFilterFullObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    properties: ChargeProperties
+    values: dict[str, list[str] | None]
     charge_code: str | None = None
     invoice_display_name: str | None = None
-    properties: ChargeProperties | None = None
-    values: dict[str, list[str] | None] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ChargeFilterInput:
-    """Model of the API's ``ChargeFilterInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
+    properties: ChargeProperties
+    values: dict[str, list[str] | None]
     invoice_display_name: str | None = None
-    properties: ChargeProperties | None = None
-    values: dict[str, list[str] | None] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -385,7 +559,7 @@ class ChargeFilterUpdateInput:
 class CreditNoteAppliedTax:
     """Model of the API's ``CreditNoteAppliedTaxObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_credit_note_id: str | None = None
@@ -398,14 +572,14 @@ class CreditNoteAppliedTax:
     tax_description: str | None = None
     amount_cents: int | None = None
     amount_currency: str | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class CreditNoteErrorDetails:
     """Model of the API's ``CreditNoteErrorDetailsObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_id: str | None = None
@@ -414,33 +588,247 @@ class CreditNoteErrorDetails:
 
 
 @attrs.frozen(kw_only=True)
+class GraduatedPercentageRange:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal
+    from_value: int
+    flat_unit_amount: Decimal
+    rate: Decimal
+    per_unit_total_amount: Decimal
+    total_with_flat_amount: Decimal
+    to_value: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GraduatedRange:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal
+    from_value: int
+    flat_unit_amount: Decimal
+    per_unit_amount: Decimal
+    per_unit_total_amount: Decimal
+    total_with_flat_amount: Decimal
+    to_value: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeeAmountDetails:
+    """Model of the API's ``FeeAmountDetails`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    plan_amount_cents: int | None = None
+    graduated_ranges: list[GraduatedRange] | None = None
+    graduated_percentage_ranges: list[GraduatedPercentageRange] | None = None
+    free_units: Decimal | None = None
+    paid_units: Decimal | None = None
+    per_package_size: int | None = None
+    per_package_unit_amount: Decimal | None = None
+    per_unit_total_amount: Decimal | None = None
+    units: Decimal | None = None
+    free_events: int | None = None
+    rate: Decimal | None = None
+    paid_events: int | None = None
+    fixed_fee_unit_amount: Decimal | None = None
+    fixed_fee_total_amount: Decimal | None = None
+    min_max_adjustment_total_amount: Decimal | None = None
+    per_unit_amount: Decimal | None = None
+    flat_unit_amount: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeeAppliedTax:
+    """Model of the API's ``FeeAppliedTaxObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    tax_name: str
+    tax_code: str
+    tax_rate: Decimal
+    amount_cents: int
+    amount_currency: str
+    created_at: datetime.datetime
+    lago_fee_id: str | None = None
+    lago_tax_id: str | None = None
+    tax_description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeeItem:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    type: str
+    code: str
+    name: str
+    description: str | None = None
+    invoice_display_name: str | None = None
+    filter_invoice_display_name: str | None = None
+    filters: dict[str, list[str] | None] | None = None
+    lago_item_id: str | None = None
+    item_type: str | None = None
+    grouped_by: dict[str, str | None] | None = None
+    charge_filter_invoice_display_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PresentationBreakdown:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    presentation_by: dict[str, str | None] | None = None
+    units: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PricingUnitDetails:
+    """Model of the API's ``PricingUnitDetailsObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_pricing_unit_id: str
+    pricing_unit_code: str
+    short_name: str
+    amount_cents: int
+    precise_amount_cents: Decimal
+    unit_amount_cents: int
+    precise_unit_amount: Decimal
+    conversion_rate: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class Fee:
+    """A fee: an amount billed, or to be billed, for one item.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    taxes_amount_cents: int
+    units: Decimal
+    total_amount_cents: int
+    item: FeeItem
+    lago_id: str | None = None
+    lago_charge_id: str | None = None
+    lago_charge_filter_id: str | None = None
+    lago_fixed_charge_id: str | None = None
+    lago_invoice_id: str | None = None
+    lago_true_up_fee_id: str | None = None
+    lago_true_up_parent_fee_id: str | None = None
+    lago_subscription_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    external_subscription_id: str | None = None
+    amount_cents: int | None = None
+    precise_amount: Decimal | None = None
+    precise_total_amount: Decimal | None = None
+    amount_currency: str | None = None
+    taxes_precise_amount: Decimal | None = None
+    taxes_rate: Decimal | None = None
+    precise_unit_amount: Decimal | None = None
+    total_aggregated_units: Decimal | None = None
+    total_amount_currency: str | None = None
+    events_count: int | None = None
+    pay_in_advance: bool | None = None
+    invoiceable: bool | None = None
+    from_date: datetime.datetime | None = None
+    to_date: datetime.datetime | None = None
+    payment_status: str | None = None
+    created_at: datetime.datetime | None = None
+    succeeded_at: datetime.datetime | None = None
+    failed_at: datetime.datetime | None = None
+    refunded_at: datetime.datetime | None = None
+    event_transaction_id: str | None = None
+    description: str | None = None
+    precise_coupons_amount_cents: Decimal | None = None
+    sub_total_excluding_taxes_amount_cents: int | None = None
+    sub_total_excluding_taxes_precise_amount_cents: Decimal | None = None
+    amount_details: FeeAmountDetails | None = None
+    self_billed: bool | None = None
+    applied_taxes: list[FeeAppliedTax] | None = None
+    pricing_unit_details: PricingUnitDetails | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+    invoice_display_name: str | None = None
+    billing_entity_code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CreditNoteItem:
     """Model of the API's ``CreditNoteItemObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    fee: Fee
     amount_cents: int | None = None
     amount_currency: str | None = None
-    fee: Fee | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerBillingConfiguration:
+    """Model of the API's ``CustomerBillingConfiguration`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    invoice_grace_period: int | None = None
+    subscription_invoice_issuing_date_anchor: str | None = None
+    subscription_invoice_issuing_date_adjustment: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_customer_id: str | None = None
+    sync: bool | None = None
+    sync_with_provider: bool | None = None
+    document_locale: str | None = None
+    provider_payment_methods: list[str] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerMetadata:
+    """Model of the API's ``CustomerMetadata`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    key: str
+    value: str
+    display_in_invoice: bool
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class CustomerBase:
     """Model of the API's ``CustomerBaseObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    external_id: str
+    applicable_timezone: str
+    created_at: datetime.datetime
     sequential_id: int | None = None
     slug: str | None = None
-    external_id: str | None = None
     billing_entity_code: str | None = None
     address_line1: str | None = None
     address_line2: str | None = None
-    applicable_timezone: str | None = None
     city: str | None = None
     country: str | None = None
     currency: str | None = None
@@ -460,8 +848,7 @@ class CustomerBase:
     url: str | None = None
     zipcode: str | None = None
     net_payment_term: int | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    updated_at: datetime.datetime | None = None
     finalize_zero_amount_invoice: str | None = None
     skip_invoice_custom_sections: bool | None = None
     billing_configuration: CustomerBillingConfiguration | None = None
@@ -473,32 +860,32 @@ class CustomerBase:
 class CreditNote:
     """Model of the API's ``CreditNoteObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    sequential_id: int
+    number: str
+    lago_invoice_id: str
+    invoice_number: str
+    reason: str
+    currency: str
+    total_amount_cents: int
+    taxes_amount_cents: int
+    taxes_rate: Decimal
+    sub_total_excluding_taxes_amount_cents: int
+    balance_amount_cents: int
+    credit_amount_cents: int
+    refund_amount_cents: int
+    offset_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     billing_entity_code: str | None = None
-    sequential_id: int | None = None
-    number: str | None = None
-    lago_invoice_id: str | None = None
-    invoice_number: str | None = None
-    issuing_date: LenientDate = None
+    issuing_date: datetime.date | None = None
     credit_status: str | None = None
     refund_status: str | None = None
-    reason: str | None = None
     description: str | None = None
-    currency: str | None = None
-    total_amount_cents: int | None = None
-    taxes_amount_cents: int | None = None
-    taxes_rate: Decimal | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    balance_amount_cents: int | None = None
-    credit_amount_cents: int | None = None
-    refund_amount_cents: int | None = None
-    offset_amount_cents: int | None = None
-    coupons_adjustment_amount_cents: int | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
     file_url: str | None = None
     items: list[CreditNoteItem] | None = None
     applied_taxes: list[CreditNoteAppliedTax] | None = None
@@ -509,18 +896,100 @@ class CreditNote:
 
 
 @attrs.frozen(kw_only=True)
-class FixedChargePropertiesGraduatedRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+class ErrorDetail:
+    """Model of the API's ``ErrorDetailObject`` schema.
 
-    from_value: int | None = None
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    error_code: str
+    details: dict[str, Any]
+    lago_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IntegrationCustomer:
+    """Model of the API's ``IntegrationCustomer`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    type: str
+    integration_code: str
+    external_customer_id: str
+    sync_with_provider: bool | None = None
+    subsidiary_id: str | None = None
+    targeted_object: str | None = None
+    email: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Customer:
+    """A customer, with billing settings, integrations, taxes and metadata.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    external_id: str
+    applicable_timezone: str
+    created_at: datetime.datetime
+    metadata: list[CustomerMetadata] | None = None
+    taxes: list[Tax] | None = None
+    applicable_invoice_custom_sections: list[InvoiceCustomSection] | None = None
+    error_details: list[ErrorDetail] | None = None
+    sequential_id: int | None = None
+    slug: str | None = None
+    billing_entity_code: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    country: str | None = None
+    currency: str | None = None
+    email: str | None = None
+    legal_name: str | None = None
+    legal_number: str | None = None
+    logo_url: str | None = None
+    name: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    account_type: str | None = None
+    customer_type: str | None = None
+    phone: str | None = None
+    state: str | None = None
+    tax_identification_number: str | None = None
+    timezone: str | None = None
+    url: str | None = None
+    zipcode: str | None = None
+    net_payment_term: int | None = None
+    updated_at: datetime.datetime | None = None
+    finalize_zero_amount_invoice: str | None = None
+    skip_invoice_custom_sections: bool | None = None
+    billing_configuration: CustomerBillingConfiguration | None = None
+    shipping_address: Address | None = None
+    integration_customers: list[IntegrationCustomer] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FixedChargePropertiesGraduatedRange:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    from_value: int
+    flat_amount: Decimal
+    per_unit_amount: Decimal
     to_value: int | None = None
-    flat_amount: Decimal | None = None
-    per_unit_amount: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
 class FixedChargePropertiesVolumeRange:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     from_value: int | None = None
     to_value: int | None = None
@@ -532,7 +1001,7 @@ class FixedChargePropertiesVolumeRange:
 class FixedChargeProperties:
     """Model of the API's ``FixedChargeProperties`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     amount: Decimal | None = None
@@ -544,20 +1013,20 @@ class FixedChargeProperties:
 class FixedCharge:
     """Model of the API's ``FixedChargeObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_add_on_id: str | None = None
-    invoice_display_name: str | None = None
-    add_on_code: str | None = None
-    created_at: LenientDatetime = None
-    code: str | None = None
-    charge_model: str | None = None
-    pay_in_advance: bool | None = None
-    prorated: bool | None = None
-    properties: FixedChargeProperties | None = None
-    units: Decimal | None = None
+    lago_id: str
+    lago_add_on_id: str
+    invoice_display_name: str
+    add_on_code: str
+    created_at: datetime.datetime
+    code: str
+    charge_model: str
+    pay_in_advance: bool
+    prorated: bool
+    properties: FixedChargeProperties
+    units: Decimal
     lago_parent_id: str | None = None
     taxes: list[Tax] | None = None
 
@@ -566,7 +1035,7 @@ class FixedCharge:
 class InvoiceAppliedInvoiceCustomSection:
     """Model of the API's ``InvoiceAppliedInvoiceCustomSectionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_id: str | None = None
@@ -574,79 +1043,79 @@ class InvoiceAppliedInvoiceCustomSection:
     code: str | None = None
     details: str | None = None
     display_name: str | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class InvoiceAppliedTax:
     """Model of the API's ``InvoiceAppliedTaxObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    lago_id: str
+    tax_name: str
+    tax_code: str
+    tax_rate: Decimal
+    amount_cents: int
+    amount_currency: str
+    created_at: datetime.datetime
     lago_invoice_id: str | None = None
     fees_amount_cents: int | None = None
-    lago_id: str | None = None
     lago_tax_id: str | None = None
-    tax_name: str | None = None
-    tax_code: str | None = None
-    tax_rate: Decimal | None = None
     tax_description: str | None = None
-    amount_cents: int | None = None
-    amount_currency: str | None = None
-    created_at: LenientDatetime = None
 
 
 @attrs.frozen(kw_only=True)
 class InvoiceMetadata:
     """Model of the API's ``InvoiceMetadataObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_id: str | None = None
     key: str | None = None
     value: str | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Invoice:
     """Model of the API's ``InvoiceObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    number: str
+    issuing_date: datetime.date
+    invoice_type: str
+    status: str
+    payment_status: str
+    currency: str
+    fees_amount_cents: int
+    coupons_amount_cents: int
+    credit_notes_amount_cents: int
+    sub_total_excluding_taxes_amount_cents: int
+    taxes_amount_cents: int
+    sub_total_including_taxes_amount_cents: int
+    prepaid_credit_amount_cents: int
+    progressive_billing_credit_amount_cents: int
+    total_amount_cents: int
+    version_number: int
     billing_entity_code: str | None = None
     sequential_id: int | None = None
-    number: str | None = None
-    issuing_date: LenientDate = None
-    payment_dispute_lost_at: LenientDatetime = None
-    payment_due_date: LenientDate = None
+    payment_dispute_lost_at: datetime.datetime | None = None
+    payment_due_date: datetime.date | None = None
     payment_overdue: bool | None = None
     net_payment_term: int | None = None
-    invoice_type: str | None = None
-    status: str | None = None
-    payment_status: str | None = None
-    currency: str | None = None
-    fees_amount_cents: int | None = None
-    coupons_amount_cents: int | None = None
-    credit_notes_amount_cents: int | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    taxes_amount_cents: int | None = None
-    sub_total_including_taxes_amount_cents: int | None = None
-    prepaid_credit_amount_cents: int | None = None
     prepaid_granted_credit_amount_cents: int | None = None
     prepaid_purchased_credit_amount_cents: int | None = None
-    progressive_billing_credit_amount_cents: int | None = None
-    total_amount_cents: int | None = None
-    version_number: int | None = None
     self_billed: bool | None = None
     file_url: str | None = None
     web_url: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
     customer: Customer | None = None
     metadata: list[InvoiceMetadata] | None = None
     applied_taxes: list[InvoiceAppliedTax] | None = None
@@ -658,47 +1127,44 @@ class Invoice:
 class InvoiceBase:
     """Model of the API's ``InvoiceBaseObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    number: str
+    issuing_date: datetime.date
+    invoice_type: str
+    status: str
+    payment_status: str
+    currency: str
+    fees_amount_cents: int
+    coupons_amount_cents: int
+    credit_notes_amount_cents: int
+    sub_total_excluding_taxes_amount_cents: int
+    taxes_amount_cents: int
+    sub_total_including_taxes_amount_cents: int
+    prepaid_credit_amount_cents: int
+    total_amount_cents: int
+    version_number: int
     billing_entity_code: str | None = None
     sequential_id: int | None = None
-    number: str | None = None
-    issuing_date: LenientDate = None
-    payment_dispute_lost_at: LenientDatetime = None
-    payment_due_date: LenientDate = None
+    payment_dispute_lost_at: datetime.datetime | None = None
+    payment_due_date: datetime.date | None = None
     payment_overdue: bool | None = None
     net_payment_term: int | None = None
-    invoice_type: str | None = None
-    status: str | None = None
-    payment_status: str | None = None
-    currency: str | None = None
-    fees_amount_cents: int | None = None
-    coupons_amount_cents: int | None = None
-    credit_notes_amount_cents: int | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    taxes_amount_cents: int | None = None
-    sub_total_including_taxes_amount_cents: int | None = None
-    prepaid_credit_amount_cents: int | None = None
     prepaid_granted_credit_amount_cents: int | None = None
     prepaid_purchased_credit_amount_cents: int | None = None
     progressive_billing_credit_amount_cents: int | None = None
-    total_amount_cents: int | None = None
-    version_number: int | None = None
     self_billed: bool | None = None
     file_url: str | None = None
     web_url: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class InvoiceCustomSectionInput:
-    """Model of the API's ``InvoiceCustomSectionInput`` schema.
-
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
+    """An input model: a request body, or a part of one."""
 
     skip_invoice_custom_sections: bool | None = None
     invoice_custom_section_codes: list[str] | None = None
@@ -708,51 +1174,63 @@ class InvoiceCustomSectionInput:
 class MinimumCommitment:
     """Model of the API's ``MinimumCommitmentObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    amount_cents: int
     plan_code: str | None = None
-    amount_cents: int | None = None
     invoice_display_name: str | None = None
     interval: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
     taxes: list[Tax] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class MinimumCommitmentInput:
-    """Model of the API's ``MinimumCommitmentInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
-    amount_cents: int | None = None
+    amount_cents: int
     invoice_display_name: str | None = None
     tax_codes: list[str] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PaginationMeta:
+    """Where a page sits in a paginated list.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    current_page: int
+    next_page: int | None = None
+    prev_page: int | None = None
+    total_pages: int | None = None
+    total_count: int | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Payment:
     """Model of the API's ``PaymentObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    invoice_ids: list[str]
+    amount_cents: int
+    amount_currency: str
+    payment_status: str
+    type: str
+    reference: str
+    created_at: datetime.datetime
     lago_customer_id: str | None = None
     external_customer_id: str | None = None
-    invoice_ids: list[str] | None = None
     invoice_numbers: list[str] | None = None
     lago_payable_id: str | None = None
     payable_type: str | None = None
-    amount_cents: int | None = None
-    amount_currency: str | None = None
     status: str | None = None
-    payment_status: str | None = None
-    type: str | None = None
-    reference: str | None = None
     payment_provider_code: str | None = None
     payment_provider_type: str | None = None
     external_payment_id: str | None = None
@@ -760,14 +1238,13 @@ class Payment:
     provider_customer_id: str | None = None
     payment_method_id: str | None = None
     next_action: dict[str, Any] | None = None
-    created_at: LenientDatetime = None
 
 
 @attrs.frozen(kw_only=True)
 class PaymentMethodReference:
     """Model of the API's ``PaymentMethodReference`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     payment_method_type: str | None = None
@@ -778,22 +1255,25 @@ class PaymentMethodReference:
 class PaymentRequest:
     """Model of the API's ``PaymentRequestObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    email: str | None = None
-    amount_cents: int | None = None
-    amount_currency: str | None = None
-    payment_status: str | None = None
-    created_at: LenientDatetime = None
-    customer: CustomerBase | None = None
-    invoices: list[InvoiceBase] | None = None
+    lago_id: str
+    email: str
+    amount_cents: int
+    amount_currency: str
+    payment_status: str
+    created_at: datetime.datetime
+    customer: CustomerBase
+    invoices: list[InvoiceBase]
 
 
 @attrs.frozen(kw_only=True)
 class PlanEntitlementPrivilegeConfig:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     select_options: list[str] | None = None
 
@@ -802,7 +1282,7 @@ class PlanEntitlementPrivilegeConfig:
 class PlanEntitlementPrivilege:
     """Model of the API's ``PlanEntitlementPrivilegeObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None
@@ -816,31 +1296,32 @@ class PlanEntitlementPrivilege:
 class PlanEntitlement:
     """Model of the API's ``PlanEntitlementObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None
     name: str | None = None
     description: str | None = None
     privileges: list[PlanEntitlementPrivilege] | None = None
+    entitlement: PlanEntitlement | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Plan:
     """Model of the API's ``PlanObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    name: str | None = None
+    lago_id: str
+    name: str
+    created_at: datetime.datetime
+    code: str
+    interval: str
+    amount_cents: int
+    amount_currency: str
     invoice_display_name: str | None = None
-    created_at: LenientDatetime = None
-    code: str | None = None
-    interval: str | None = None
     description: str | None = None
-    amount_cents: int | None = None
-    amount_currency: str | None = None
     trial_period: Decimal | None = None
     pay_in_advance: bool | None = None
     bill_charges_monthly: bool | None = None
@@ -858,66 +1339,63 @@ class Plan:
 class SubscriptionActivationRule:
     """Model of the API's ``SubscriptionActivationRuleObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     lago_id: str | None = None
     type: str | None = None
     timeout_hours: int | None = None
     status: str | None = None
-    expires_at: LenientDatetime = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    expires_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Subscription:
     """Model of the API's ``SubscriptionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    plan_code: str
+    status: str
+    created_at: datetime.datetime
     external_id: str | None = None
-    lago_customer_id: str | None = None
-    external_customer_id: str | None = None
     billing_entity_code: str | None = None
     billing_time: str | None = None
     name: str | None = None
-    plan_code: str | None = None
     plan_amount_cents: int | None = None
     plan_amount_currency: str | None = None
-    status: str | None = None
-    created_at: LenientDatetime = None
-    canceled_at: LenientDatetime = None
-    started_at: LenientDatetime = None
-    ending_at: LenientDatetime = None
-    subscription_at: LenientDatetime = None
-    terminated_at: LenientDatetime = None
+    canceled_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    ending_at: datetime.datetime | None = None
+    subscription_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
     previous_plan_code: str | None = None
     next_plan_code: str | None = None
-    downgrade_plan_date: LenientDate = None
-    trial_ended_at: LenientDatetime = None
-    current_billing_period_started_at: LenientDatetime = None
-    current_billing_period_ending_at: LenientDatetime = None
+    downgrade_plan_date: datetime.date | None = None
+    trial_ended_at: datetime.datetime | None = None
+    current_billing_period_started_at: datetime.datetime | None = None
+    current_billing_period_ending_at: datetime.datetime | None = None
     on_termination_credit_note: str | None = None
     on_termination_invoice: str | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
     payment_method: PaymentMethodReference | None = None
     consolidate_invoice: bool | None = None
     cancellation_reason: str | None = None
-    activated_at: LenientDatetime = None
+    activated_at: datetime.datetime | None = None
     activation_rules: list[SubscriptionActivationRule] | None = None
     purchase_order_number: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class UsageThresholdInput:
-    """Model of the API's ``UsageThresholdInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
+    amount_cents: int
     threshold_display_name: str | None = None
-    amount_cents: int | None = None
     recurring: bool | None = None

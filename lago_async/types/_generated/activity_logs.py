@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import attrs
-
-from .._lenient import LenientDatetime
 
 __all__ = ["ActivityLog"]
 
@@ -17,19 +16,19 @@ __all__ = ["ActivityLog"]
 class ActivityLog:
     """Model of the API's ``ActivityLogObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    activity_id: str | None = None
+    activity_id: str
+    activity_type: str
+    activity_source: str
+    resource_id: str
+    resource_type: str
+    logged_at: datetime.datetime
+    created_at: datetime.datetime
     user_email: str | None = None
-    activity_type: str | None = None
-    activity_source: str | None = None
     activity_object: dict[str, Any] | None = None
     activity_object_changes: dict[str, Any] | None = None
     external_customer_id: str | None = None
     external_subscription_id: str | None = None
-    resource_id: str | None = None
-    resource_type: str | None = None
     organization_id: str | None = None
-    logged_at: LenientDatetime = None
-    created_at: LenientDatetime = None

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import attrs
 
-from .._lenient import LenientDatetime
-from .._shared import Tax
+from ._common import Tax
 
 __all__ = ["AddOn", "AddOnCreateInput", "AddOnUpdateInput"]
 
@@ -16,17 +17,17 @@ __all__ = ["AddOn", "AddOnCreateInput", "AddOnUpdateInput"]
 class AddOn:
     """Model of the API's ``AddOnObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    name: str | None = None
+    lago_id: str
+    name: str
+    code: str
+    amount_cents: int
+    amount_currency: str
+    created_at: datetime.datetime
     invoice_display_name: str | None = None
-    code: str | None = None
-    amount_cents: int | None = None
-    amount_currency: str | None = None
     description: str | None = None
-    created_at: LenientDatetime = None
     taxes: list[Tax] | None = None
 
 

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import attrs
-
-from .._lenient import LenientDate
 
 __all__ = ["GrossRevenue", "InvoiceCollection", "InvoicedUsage", "Mrr", "OverdueBalance", "Usage"]
 
@@ -17,25 +16,25 @@ __all__ = ["GrossRevenue", "InvoiceCollection", "InvoicedUsage", "Mrr", "Overdue
 class GrossRevenue:
     """Model of the API's ``GrossRevenueObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    month: str | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
-    invoices_count: int | None = None
+    month: str
+    amount_cents: int
+    currency: str
+    invoices_count: int
 
 
 @attrs.frozen(kw_only=True)
 class InvoiceCollection:
     """Model of the API's ``InvoiceCollectionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    month: str | None = None
+    month: str
+    invoices_count: int
     payment_status: str | None = None
-    invoices_count: int | None = None
     amount_cents: int | None = None
     currency: str | None = None
 
@@ -44,52 +43,52 @@ class InvoiceCollection:
 class InvoicedUsage:
     """Model of the API's ``InvoicedUsageObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    month: str | None = None
+    month: str
+    amount_cents: int
+    currency: str
     code: str | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Mrr:
     """Model of the API's ``MrrObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    month: str | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
+    month: str
+    amount_cents: int
+    currency: str
 
 
 @attrs.frozen(kw_only=True)
 class OverdueBalance:
     """Model of the API's ``OverdueBalanceObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    month: str | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
-    lago_invoice_ids: list[str] | None = None
+    month: str
+    amount_cents: int
+    currency: str
+    lago_invoice_ids: list[str]
 
 
 @attrs.frozen(kw_only=True)
 class Usage:
     """Model of the API's ``UsageObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    organization_id: str | None = None
-    start_of_period_dt: LenientDate = None
-    end_of_period_dt: LenientDate = None
-    amount_currency: str | None = None
-    amount_cents: int | None = None
+    organization_id: str
+    amount_currency: str
+    amount_cents: int
+    start_of_period_dt: datetime.date | None = None
+    end_of_period_dt: datetime.date | None = None
     billable_metric_code: str | None = None
     units: Decimal | None = None
     is_billable_metric_deleted: bool | None = None

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import attrs
-
-from .._lenient import LenientDatetime
 
 __all__ = ["ApiLog"]
 
@@ -17,17 +16,17 @@ __all__ = ["ApiLog"]
 class ApiLog:
     """Model of the API's ``ApiLogObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    api_version: str | None = None
-    client: str | None = None
-    http_method: str | None = None
-    http_status: int | None = None
-    logged_at: LenientDatetime = None
-    request_body: Any = None
-    request_origin: str | None = None
-    request_path: str | None = None
-    created_at: LenientDatetime = None
-    request_id: str | None = None
+    api_version: str
+    client: str
+    http_method: str
+    http_status: int
+    logged_at: datetime.datetime
+    request_body: Any
+    request_origin: str
+    request_path: str
+    created_at: datetime.datetime
+    request_id: str
     request_response: Any = None

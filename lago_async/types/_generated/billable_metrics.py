@@ -20,13 +20,10 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class BillableMetricFilterInput:
-    """Model of the API's ``BillableMetricFilterInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
-    key: str | None = None
-    values: list[str] | None = None
+    key: str
+    values: list[str]
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +79,9 @@ class BillableMetricUpdateInput:
 
 @attrs.frozen(kw_only=True)
 class ExpressionResult:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
 
-    value: Any = None
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    value: Any

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import attrs
 
-from .._lenient import LenientDatetime
-from .._shared import InvoiceCustomSection, Tax
+from ._common import InvoiceCustomSection, Tax
 
 __all__ = [
     "BillingEntity",
@@ -23,23 +24,26 @@ __all__ = [
 class BillingEntity:
     """Model of the API's ``BillingEntityObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    code: str | None = None
-    name: str | None = None
-    default_currency: str | None = None
-    document_locale: str | None = None
-    document_numbering: str | None = None
+    lago_id: str
+    code: str
+    name: str
+    default_currency: str
+    document_locale: str
+    document_numbering: str
+    finalize_zero_amount_invoice: bool
+    invoice_grace_period: int
+    net_payment_term: int
+    timezone: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     document_number_prefix: str | None = None
-    finalize_zero_amount_invoice: bool | None = None
     invoice_footer: str | None = None
-    invoice_grace_period: int | None = None
     subscription_invoice_issuing_date_anchor: str | None = None
     subscription_invoice_issuing_date_adjustment: str | None = None
     is_default: bool | None = None
-    net_payment_term: int | None = None
     address_line1: str | None = None
     address_line2: str | None = None
     city: str | None = None
@@ -50,12 +54,9 @@ class BillingEntity:
     legal_name: str | None = None
     legal_number: str | None = None
     tax_identification_number: str | None = None
-    timezone: str | None = None
     email_settings: list[str] | None = None
     eu_tax_management: bool | None = None
     logo_url: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
 
 
 @attrs.frozen(kw_only=True)
@@ -101,23 +102,26 @@ class BillingEntityCreateInput:
 class BillingEntityExtended:
     """Model of the API's ``BillingEntityObjectExtended`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    code: str | None = None
-    name: str | None = None
-    default_currency: str | None = None
-    document_locale: str | None = None
-    document_numbering: str | None = None
+    lago_id: str
+    code: str
+    name: str
+    default_currency: str
+    document_locale: str
+    document_numbering: str
+    finalize_zero_amount_invoice: bool
+    invoice_grace_period: int
+    net_payment_term: int
+    timezone: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     document_number_prefix: str | None = None
-    finalize_zero_amount_invoice: bool | None = None
     invoice_footer: str | None = None
-    invoice_grace_period: int | None = None
     subscription_invoice_issuing_date_anchor: str | None = None
     subscription_invoice_issuing_date_adjustment: str | None = None
     is_default: bool | None = None
-    net_payment_term: int | None = None
     address_line1: str | None = None
     address_line2: str | None = None
     city: str | None = None
@@ -128,12 +132,9 @@ class BillingEntityExtended:
     legal_name: str | None = None
     legal_number: str | None = None
     tax_identification_number: str | None = None
-    timezone: str | None = None
     email_settings: list[str] | None = None
     eu_tax_management: bool | None = None
     logo_url: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
     taxes: list[Tax] | None = None
     selected_invoice_custom_sections: list[InvoiceCustomSection] | None = None
 

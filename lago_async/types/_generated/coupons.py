@@ -9,8 +9,6 @@ from decimal import Decimal
 
 import attrs
 
-from .._lenient import LenientDatetime
-
 __all__ = [
     "AppliedCouponInput",
     "Coupon",
@@ -38,28 +36,28 @@ class AppliedCouponInput:
 class Coupon:
     """Model of the API's ``CouponObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    name: str | None = None
-    code: str | None = None
+    lago_id: str
+    name: str
+    code: str
+    coupon_type: str
+    reusable: bool
+    limited_plans: bool
+    limited_billable_metrics: bool
+    frequency: str
+    expiration: str
+    created_at: datetime.datetime
     description: str | None = None
-    coupon_type: str | None = None
     amount_cents: int | None = None
     amount_currency: str | None = None
-    reusable: bool | None = None
-    limited_plans: bool | None = None
     plan_codes: list[str] | None = None
-    limited_billable_metrics: bool | None = None
     billable_metric_codes: list[str] | None = None
     percentage_rate: Decimal | None = None
-    frequency: str | None = None
     frequency_duration: int | None = None
-    expiration: str | None = None
-    expiration_at: LenientDatetime = None
-    created_at: LenientDatetime = None
-    terminated_at: LenientDatetime = None
+    expiration_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

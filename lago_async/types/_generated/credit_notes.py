@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import attrs
 
-from .._lenient import LenientDate, LenientDatetime
 from ._common import CreditNoteAppliedTax, CreditNoteErrorDetails, CreditNoteItem, CustomerBase
 
 __all__ = [
@@ -66,32 +66,32 @@ class CreditNoteEstimateInput:
 class CreditNoteExtended:
     """Model of the API's ``CreditNoteExtendedObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    sequential_id: int
+    number: str
+    lago_invoice_id: str
+    invoice_number: str
+    reason: str
+    currency: str
+    total_amount_cents: int
+    taxes_amount_cents: int
+    taxes_rate: Decimal
+    sub_total_excluding_taxes_amount_cents: int
+    balance_amount_cents: int
+    credit_amount_cents: int
+    refund_amount_cents: int
+    offset_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
     billing_entity_code: str | None = None
-    sequential_id: int | None = None
-    number: str | None = None
-    lago_invoice_id: str | None = None
-    invoice_number: str | None = None
-    issuing_date: LenientDate = None
+    issuing_date: datetime.date | None = None
     credit_status: str | None = None
     refund_status: str | None = None
-    reason: str | None = None
     description: str | None = None
-    currency: str | None = None
-    total_amount_cents: int | None = None
-    taxes_amount_cents: int | None = None
-    taxes_rate: Decimal | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    balance_amount_cents: int | None = None
-    credit_amount_cents: int | None = None
-    refund_amount_cents: int | None = None
-    offset_amount_cents: int | None = None
-    coupons_adjustment_amount_cents: int | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
     file_url: str | None = None
     items: list[CreditNoteItem] | None = None
     applied_taxes: list[CreditNoteAppliedTax] | None = None
@@ -111,7 +111,10 @@ class CreditNoteUpdateInput:
 
 @attrs.frozen(kw_only=True)
 class EstimatedCreditNoteAppliedTax:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     lago_tax_id: str | None = None
     tax_name: str | None = None
@@ -125,27 +128,33 @@ class EstimatedCreditNoteAppliedTax:
 
 @attrs.frozen(kw_only=True)
 class EstimatedCreditNoteItem:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
 
-    amount_cents: int | None = None
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int
     lago_fee_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class EstimatedCreditNote:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
 
-    lago_invoice_id: str | None = None
-    invoice_number: str | None = None
-    currency: str | None = None
-    taxes_amount_cents: int | None = None
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_invoice_id: str
+    invoice_number: str
+    currency: str
+    taxes_amount_cents: int
+    taxes_rate: Decimal
+    sub_total_excluding_taxes_amount_cents: int
+    max_creditable_amount_cents: int
+    max_refundable_amount_cents: int
+    max_offsettable_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    items: list[EstimatedCreditNoteItem]
     precise_taxes_amount_cents: Decimal | None = None
-    taxes_rate: Decimal | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    max_creditable_amount_cents: int | None = None
-    max_refundable_amount_cents: int | None = None
-    max_offsettable_amount_cents: int | None = None
-    coupons_adjustment_amount_cents: int | None = None
     precise_coupons_adjustment_amount_cents: Decimal | None = None
-    items: list[EstimatedCreditNoteItem] | None = None
     applied_taxes: list[EstimatedCreditNoteAppliedTax] | None = None

@@ -4,21 +4,151 @@
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+
 import attrs
 
-from ..customers import Address, CustomerBillingConfiguration
+from ._common import Address, CustomerBillingConfiguration, PresentationBreakdown
 
 __all__ = [
-    "CustomerCreateInput",
-    "CustomerCreateInputIntegrationCustomer",
-    "CustomerCreateInputMetadata",
-    "GetCustomerPortalUrlCustomer",
+    "ChargeFilterUsage",
+    "ChargeGroupedUsage",
+    "ChargeUsage",
+    "CustomerCheckoutUrl",
+    "CustomerInput",
+    "CustomerMetadataInput",
+    "CustomerPortalUrl",
+    "CustomerProjectedUsage",
+    "CustomerUsage",
+    "IntegrationCustomerInput",
+    "ProjectedChargeFilterUsage",
+    "ProjectedChargeGroupedUsage",
+    "ProjectedChargeUsage",
+    "UsageBillableMetric",
+    "UsageCharge",
+    "UsagePricingUnitDetails",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class CustomerCreateInputIntegrationCustomer:
-    """An input model: a request body, or a part of one."""
+class UsagePricingUnitDetails:
+    """Model of the API's ``UsagePricingUnitDetailsObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int
+    short_name: str
+    conversion_rate: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class ChargeFilterUsage:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal | None = None
+    total_aggregated_units: Decimal | None = None
+    amount_cents: int | None = None
+    events_count: int | None = None
+    invoice_display_name: str | None = None
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    values: dict[str, list[str] | None] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChargeGroupedUsage:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int | None = None
+    events_count: int | None = None
+    units: Decimal | None = None
+    total_aggregated_units: Decimal | None = None
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    grouped_by: dict[str, str | None] | None = None
+    filters: list[ChargeFilterUsage] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UsageBillableMetric:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    name: str
+    code: str
+    aggregation_type: str
+
+
+@attrs.frozen(kw_only=True)
+class UsageCharge:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    charge_model: str
+    invoice_display_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChargeUsage:
+    """Usage and amount of one charge in the period.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal
+    total_aggregated_units: Decimal
+    events_count: int
+    amount_cents: int
+    amount_currency: str
+    charge: UsageCharge
+    billable_metric: UsageBillableMetric
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    filters: list[ChargeFilterUsage] | None = None
+    grouped_usage: list[ChargeGroupedUsage] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerCheckoutUrl:
+    """Model of the API's ``CustomerCheckoutUrl`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_customer_id: str
+    external_customer_id: str
+    payment_provider: str
+    payment_provider_code: str | None = None
+    checkout_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerMetadataInput:
+    """A key/value pair to attach to a customer (``id`` updates one)."""
+
+    key: str
+    value: str
+    display_in_invoice: bool
+    id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IntegrationCustomerInput:
+    """A link to make between a customer and an integration."""
 
     id: str | None = None
     integration_type: str | None = None
@@ -29,18 +159,8 @@ class CustomerCreateInputIntegrationCustomer:
 
 
 @attrs.frozen(kw_only=True)
-class CustomerCreateInputMetadata:
-    """An input model: a request body, or a part of one."""
-
-    key: str
-    value: str
-    display_in_invoice: bool
-    id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CustomerCreateInput:
-    """An input model: a request body, or a part of one."""
+class CustomerInput:
+    """A customer to create or update (Lago upserts on ``external_id``)."""
 
     external_id: str
     billing_entity_code: str | None = None
@@ -69,14 +189,114 @@ class CustomerCreateInput:
     finalize_zero_amount_invoice: str | None = None
     billing_configuration: CustomerBillingConfiguration | None = None
     shipping_address: Address | None = None
-    integration_customers: list[CustomerCreateInputIntegrationCustomer] | None = None
-    metadata: list[CustomerCreateInputMetadata] | None = None
+    integration_customers: list[IntegrationCustomerInput] | None = None
+    metadata: list[CustomerMetadataInput] | None = None
     skip_invoice_custom_sections: bool | None = None
     invoice_custom_section_codes: list[str] | None = None
 
 
 @attrs.frozen(kw_only=True)
-class GetCustomerPortalUrlCustomer:
-    """A part of an answer of the API (absent fields are ``None``)."""
+class CustomerPortalUrl:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     portal_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectedChargeFilterUsage:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal | None = None
+    projected_units: Decimal | None = None
+    amount_cents: int | None = None
+    projected_amount_cents: int | None = None
+    events_count: int | None = None
+    invoice_display_name: str | None = None
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    values: dict[str, list[str] | None] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+    projected_presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectedChargeGroupedUsage:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int | None = None
+    projected_amount_cents: int | None = None
+    events_count: int | None = None
+    units: Decimal | None = None
+    projected_units: Decimal | None = None
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    grouped_by: dict[str, str | None] | None = None
+    filters: list[ProjectedChargeFilterUsage] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+    projected_presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectedChargeUsage:
+    """Usage of one charge so far, with its projection.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    units: Decimal
+    projected_units: Decimal
+    events_count: int
+    amount_cents: int
+    projected_amount_cents: int
+    amount_currency: str
+    charge: UsageCharge
+    billable_metric: UsageBillableMetric
+    pricing_unit_details: UsagePricingUnitDetails | None = None
+    filters: list[ProjectedChargeFilterUsage] | None = None
+    grouped_usage: list[ProjectedChargeGroupedUsage] | None = None
+    presentation_breakdowns: list[PresentationBreakdown] | None = None
+    projected_presentation_breakdowns: list[PresentationBreakdown] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerProjectedUsage:
+    """A customer's usage so far, projected to the end of the period.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    from_datetime: datetime.datetime
+    to_datetime: datetime.datetime
+    issuing_date: datetime.date
+    amount_cents: int
+    projected_amount_cents: int
+    taxes_amount_cents: int
+    total_amount_cents: int
+    charges_usage: list[ProjectedChargeUsage]
+    lago_invoice_id: str | None = None
+    currency: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerUsage:
+    """A customer's usage and amounts over one billing period.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    from_datetime: datetime.datetime
+    to_datetime: datetime.datetime
+    issuing_date: datetime.date
+    amount_cents: int
+    taxes_amount_cents: int
+    total_amount_cents: int
+    charges_usage: list[ChargeUsage]
+    lago_invoice_id: str | None = None
+    currency: str | None = None

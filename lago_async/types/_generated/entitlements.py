@@ -17,7 +17,10 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class SubscriptionEntitlementPrivilegeConfig:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     select_options: list[str] | None = None
 
@@ -26,7 +29,7 @@ class SubscriptionEntitlementPrivilegeConfig:
 class SubscriptionEntitlementPrivilege:
     """Model of the API's ``SubscriptionEntitlementPrivilegeObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None
@@ -42,7 +45,7 @@ class SubscriptionEntitlementPrivilege:
 class SubscriptionEntitlement:
     """Model of the API's ``SubscriptionEntitlementObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None

@@ -4,43 +4,73 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from .._lenient import LenientDatetime
+from .._converters import decimal_string, unix_timestamp
+from ._common import FeeItem
 
 __all__ = [
     "CreateBatchEventsEvents",
     "CreateBatchEventsEventsProperties",
+    "Event",
     "EventEstimateFeesInput",
     "EventEstimateInstantFeesInput",
     "EventEstimateInstantFeesInputEvent",
+    "EventInput",
+    "FeeEstimate",
 ]
 
 
 @attrs.frozen(kw_only=True)
 class CreateBatchEventsEventsProperties:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     operation_type: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class CreateBatchEventsEvents:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     lago_id: str | None = None
     transaction_id: str | None = None
     lago_customer_id: Any = None
     code: str | None = None
-    timestamp: LenientDatetime = None
+    timestamp: datetime.datetime | None = None
     precise_total_amount_cents: Decimal | None = None
     properties: CreateBatchEventsEventsProperties | None = None
     lago_subscription_id: str | None = None
     external_subscription_id: str | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A usage event as Lago stored it.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    transaction_id: str
+    code: str
+    timestamp: datetime.datetime
+    external_subscription_id: str
+    lago_id: str | None = None
+    lago_customer_id: str | None = None
+    precise_total_amount_cents: Decimal | None = None
+    properties: dict[str, Any] | None = None
+    lago_subscription_id: str | None = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -54,19 +84,80 @@ class EventEstimateFeesInput:
 
 @attrs.frozen(kw_only=True)
 class EventEstimateInstantFeesInputEvent:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """An input model: a request body, or a part of one."""
 
-    code: str | None = None
-    external_subscription_id: str | None = None
+    code: str
+    external_subscription_id: str
     properties: dict[str, Any] | None = None
     transaction_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class EventEstimateInstantFeesInput:
-    """Model of the API's ``EventEstimateInstantFeesInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    code: str
+    external_subscription_id: str
+    event: EventEstimateInstantFeesInputEvent
+    properties: dict[str, Any] | None = None
+    transaction_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EventInput:
+    """A usage event to send.
+
+    ``timestamp`` may be a ``datetime`` (naive means UTC), sent as unix seconds;
+    ``precise_total_amount_cents`` may be a ``Decimal``, ``str`` or ``int``, sent as a
+    decimal string.
     """
 
-    event: EventEstimateInstantFeesInputEvent | None = None
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: int | float | str | None = attrs.field(default=None, converter=unix_timestamp)
+    precise_total_amount_cents: str | None = attrs.field(default=None, converter=decimal_string)
+    properties: dict[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeeEstimate:
+    """A fee one event would produce right away (pay-in-advance charges).
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int
+    amount_currency: str
+    taxes_amount_cents: int
+    taxes_rate: Decimal
+    units: Decimal
+    precise_unit_amount: Decimal
+    total_amount_cents: int
+    total_amount_currency: str
+    pay_in_advance: bool
+    invoiceable: bool
+    payment_status: str
+    item: FeeItem
+    lago_id: Any = None
+    lago_charge_id: str | None = None
+    lago_charge_filter_id: str | None = None
+    lago_invoice_id: Any = None
+    lago_true_up_fee_id: Any = None
+    lago_true_up_parent_fee_id: Any = None
+    lago_subscription_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    external_subscription_id: str | None = None
+    precise_amount: Decimal | None = None
+    precise_total_amount: Decimal | None = None
+    taxes_precise_amount: Decimal | None = None
+    description: Any = None
+    precise_coupons_amount_cents: Decimal | None = None
+    events_count: int | None = None
+    created_at: Any = None
+    succeeded_at: Any = None
+    failed_at: Any = None
+    refunded_at: Any = None
+    event_transaction_id: str | None = None
+    amount_details: Any = None

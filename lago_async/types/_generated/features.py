@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-import attrs
+import datetime
 
-from .._lenient import LenientDatetime
+import attrs
 
 __all__ = [
     "Feature",
@@ -23,7 +23,10 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class FeaturePrivilegeConfig:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     select_options: list[str] | None = None
 
@@ -32,7 +35,7 @@ class FeaturePrivilegeConfig:
 class FeaturePrivilege:
     """Model of the API's ``FeaturePrivilegeObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None
@@ -45,14 +48,14 @@ class FeaturePrivilege:
 class Feature:
     """Model of the API's ``FeatureObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     code: str | None = None
     name: str | None = None
     description: str | None = None
     privileges: list[FeaturePrivilege] | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

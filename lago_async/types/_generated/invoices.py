@@ -8,12 +8,14 @@ import datetime
 
 import attrs
 
-from .._lenient import LenientDate, LenientDatetime
-from .._shared import Credit, ErrorDetail
-from ..customers import Address, Customer
-from ..events import Fee
+from .._lenient import LenientDatetime
 from ._common import (
+    Address,
     AppliedUsageThreshold,
+    Credit,
+    Customer,
+    ErrorDetail,
+    Fee,
     InvoiceAppliedInvoiceCustomSection,
     InvoiceAppliedTax,
     InvoiceCustomSectionInput,
@@ -44,61 +46,61 @@ __all__ = [
 class BillingPeriod:
     """Model of the API's ``BillingPeriodObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_subscription_id: str | None = None
-    external_subscription_id: str | None = None
-    lago_plan_id: str | None = None
-    subscription_from_datetime: LenientDatetime = None
-    subscription_to_datetime: LenientDatetime = None
-    charges_from_datetime: LenientDatetime = None
-    charges_to_datetime: LenientDatetime = None
-    invoicing_reason: str | None = None
+    lago_subscription_id: str
+    external_subscription_id: str
+    lago_plan_id: str
+    subscription_from_datetime: LenientDatetime
+    subscription_to_datetime: datetime.datetime
+    charges_from_datetime: LenientDatetime
+    charges_to_datetime: datetime.datetime
+    invoicing_reason: str
 
 
 @attrs.frozen(kw_only=True)
 class InvoiceExtended:
     """Model of the API's ``InvoiceObjectExtended`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    lago_id: str
+    number: str
+    issuing_date: datetime.date
+    invoice_type: str
+    status: str
+    payment_status: str
+    currency: str
+    fees_amount_cents: int
+    coupons_amount_cents: int
+    credit_notes_amount_cents: int
+    sub_total_excluding_taxes_amount_cents: int
+    taxes_amount_cents: int
+    sub_total_including_taxes_amount_cents: int
+    prepaid_credit_amount_cents: int
+    progressive_billing_credit_amount_cents: int
+    total_amount_cents: int
+    version_number: int
     billing_periods: list[BillingPeriod] | None = None
     credits: list[Credit] | None = None
     fees: list[Fee] | None = None
     subscriptions: list[Subscription] | None = None
     error_details: list[ErrorDetail] | None = None
-    lago_id: str | None = None
     billing_entity_code: str | None = None
     sequential_id: int | None = None
-    number: str | None = None
-    issuing_date: LenientDate = None
-    payment_dispute_lost_at: LenientDatetime = None
-    payment_due_date: LenientDate = None
+    payment_dispute_lost_at: datetime.datetime | None = None
+    payment_due_date: datetime.date | None = None
     payment_overdue: bool | None = None
     net_payment_term: int | None = None
-    invoice_type: str | None = None
-    status: str | None = None
-    payment_status: str | None = None
-    currency: str | None = None
-    fees_amount_cents: int | None = None
-    coupons_amount_cents: int | None = None
-    credit_notes_amount_cents: int | None = None
-    sub_total_excluding_taxes_amount_cents: int | None = None
-    taxes_amount_cents: int | None = None
-    sub_total_including_taxes_amount_cents: int | None = None
-    prepaid_credit_amount_cents: int | None = None
     prepaid_granted_credit_amount_cents: int | None = None
     prepaid_purchased_credit_amount_cents: int | None = None
-    progressive_billing_credit_amount_cents: int | None = None
-    total_amount_cents: int | None = None
-    version_number: int | None = None
     self_billed: bool | None = None
     file_url: str | None = None
     web_url: str | None = None
-    created_at: LenientDatetime = None
-    updated_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
     customer: Customer | None = None
     metadata: list[InvoiceMetadata] | None = None
     applied_taxes: list[InvoiceAppliedTax] | None = None
@@ -135,7 +137,10 @@ class InvoiceOneOffCreateInput:
 
 @attrs.frozen(kw_only=True)
 class InvoicePaymentDetails:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     lago_customer_id: str | None = None
     lago_invoice_id: str | None = None

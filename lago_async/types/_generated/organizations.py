@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import attrs
 
-from .._lenient import LenientDatetime
-from .._shared import Tax
+from ._common import Tax
 
 __all__ = ["Organization", "OrganizationBillingConfiguration", "OrganizationUpdateInput"]
 
@@ -16,7 +17,7 @@ __all__ = ["Organization", "OrganizationBillingConfiguration", "OrganizationUpda
 class OrganizationBillingConfiguration:
     """Model of the API's ``OrganizationBillingConfiguration`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     invoice_footer: str | None = None
@@ -28,12 +29,15 @@ class OrganizationBillingConfiguration:
 class Organization:
     """Model of the API's ``OrganizationObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
+    name: str
+    document_numbering: str
+    document_number_prefix: str
+    billing_configuration: OrganizationBillingConfiguration
     lago_id: str | None = None
-    name: str | None = None
-    created_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
     webhook_url: str | None = None
     webhook_urls: list[str] | None = None
     country: str | None = None
@@ -46,12 +50,9 @@ class Organization:
     city: str | None = None
     legal_name: str | None = None
     legal_number: str | None = None
-    document_numbering: str | None = None
-    document_number_prefix: str | None = None
     net_payment_term: int | None = None
     tax_identification_number: str | None = None
     timezone: str | None = None
-    billing_configuration: OrganizationBillingConfiguration | None = None
     taxes: list[Tax] | None = None
     finalize_zero_amount_invoice: bool | None = None
     events_store: str | None = None

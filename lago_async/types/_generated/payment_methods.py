@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-import attrs
+import datetime
 
-from .._lenient import LenientDatetime
+import attrs
 
 __all__ = ["PaymentMethod"]
 
@@ -15,13 +15,13 @@ __all__ = ["PaymentMethod"]
 class PaymentMethod:
     """Model of the API's ``PaymentMethodObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    is_default: bool | None = None
+    lago_id: str
+    is_default: bool
+    payment_provider_type: str
+    provider_method_id: str
+    created_at: datetime.datetime
     payment_provider_code: str | None = None
     payment_provider_name: str | None = None
-    payment_provider_type: str | None = None
-    provider_method_id: str | None = None
-    created_at: LenientDatetime = None

@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import datetime
+
 import attrs
 
-from .._lenient import LenientDatetime
 from ._common import Payment
 
 __all__ = ["PaymentReceipt"]
@@ -16,10 +17,10 @@ __all__ = ["PaymentReceipt"]
 class PaymentReceipt:
     """Model of the API's ``PaymentReceiptObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    created_at: LenientDatetime = None
-    number: str | None = None
-    payment: Payment | None = None
+    lago_id: str
+    created_at: datetime.datetime
+    number: str
+    payment: Payment

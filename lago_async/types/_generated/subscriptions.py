@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 
-from .._lenient import LenientDate, LenientDatetime
 from ._common import (
     AlertThreshold,
     AlertThresholdInput,
@@ -54,23 +53,23 @@ __all__ = [
 class Alert:
     """Model of the API's ``AlertObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_organization_id: str | None = None
+    lago_id: str
+    lago_organization_id: str
+    alert_type: str
+    code: str
+    previous_value: Decimal
+    thresholds: list[AlertThreshold]
+    created_at: datetime.datetime
     external_subscription_id: str | None = None
     lago_wallet_id: Any = None
     wallet_code: Any = None
     billable_metric: BillableMetric | None = None
-    alert_type: str | None = None
-    code: str | None = None
     name: str | None = None
     direction: str | None = None
-    previous_value: Decimal | None = None
-    last_processed_at: LenientDatetime = None
-    thresholds: list[AlertThreshold] | None = None
-    created_at: LenientDatetime = None
+    last_processed_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +86,7 @@ class AlertUpdateInput:
 class ApplicableUsageThreshold:
     """Model of the API's ``ApplicableUsageThreshold`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     threshold_display_name: str | None = None
@@ -99,29 +98,29 @@ class ApplicableUsageThreshold:
 class LifetimeUsageThreshold:
     """Model of the API's ``LifetimeUsageThresholdObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    amount_cents: int | None = None
-    completion_ratio: Decimal | None = None
-    reached_at: LenientDatetime = None
+    amount_cents: int
+    completion_ratio: Decimal
+    reached_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class LifetimeUsage:
     """Model of the API's ``LifetimeUsageObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_subscription_id: str | None = None
-    external_subscription_id: str | None = None
-    external_historical_usage_amount_cents: int | None = None
-    invoiced_usage_amount_cents: int | None = None
-    current_usage_amount_cents: int | None = None
-    from_datetime: LenientDatetime = None
-    to_datetime: LenientDatetime = None
+    lago_id: str
+    lago_subscription_id: str
+    external_subscription_id: str
+    external_historical_usage_amount_cents: int
+    invoiced_usage_amount_cents: int
+    current_usage_amount_cents: int
+    to_datetime: datetime.datetime
+    from_datetime: datetime.datetime | None = None
     usage_thresholds: list[LifetimeUsageThreshold] | None = None
 
 
@@ -134,14 +133,20 @@ class LifetimeUsageInput:
 
 @attrs.frozen(kw_only=True)
 class PlanOverridesChargeAppliedPricingUnit:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     conversion_rate: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
 class PlanOverridesCharge:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     id: str | None = None
     billable_metric_id: str | None = None
@@ -157,7 +162,10 @@ class PlanOverridesCharge:
 
 @attrs.frozen(kw_only=True)
 class PlanOverridesFixedCharge:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     id: str | None = None
     invoice_display_name: str | None = None
@@ -171,7 +179,7 @@ class PlanOverridesFixedCharge:
 class PlanOverrides:
     """Model of the API's ``PlanOverridesObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
     amount_cents: int | None = None
@@ -190,12 +198,9 @@ class PlanOverrides:
 
 @attrs.frozen(kw_only=True)
 class SubscriptionActivationRuleInput:
-    """Model of the API's ``SubscriptionActivationRuleInput`` schema.
+    """An input model: a request body, or a part of one."""
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
-    """
-
-    type: str | None = None
+    type: str
     timeout_hours: int | None = None
 
 
@@ -251,39 +256,39 @@ class SubscriptionCreateInputAuthorization:
 class SubscriptionExtended:
     """Model of the API's ``SubscriptionObjectExtended`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
+    lago_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    billing_time: str
+    plan_code: str
+    status: str
+    created_at: datetime.datetime
+    subscription_at: datetime.datetime
     external_id: str | None = None
-    lago_customer_id: str | None = None
-    external_customer_id: str | None = None
     billing_entity_code: str | None = None
-    billing_time: str | None = None
     name: str | None = None
-    plan_code: str | None = None
     plan_amount_cents: int | None = None
     plan_amount_currency: str | None = None
-    status: str | None = None
-    created_at: LenientDatetime = None
-    canceled_at: LenientDatetime = None
-    started_at: LenientDatetime = None
-    ending_at: LenientDatetime = None
-    subscription_at: LenientDatetime = None
-    terminated_at: LenientDatetime = None
+    canceled_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    ending_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
     previous_plan_code: str | None = None
     next_plan_code: str | None = None
-    downgrade_plan_date: LenientDate = None
-    trial_ended_at: LenientDatetime = None
-    current_billing_period_started_at: LenientDatetime = None
-    current_billing_period_ending_at: LenientDatetime = None
+    downgrade_plan_date: datetime.date | None = None
+    trial_ended_at: datetime.datetime | None = None
+    current_billing_period_started_at: datetime.datetime | None = None
+    current_billing_period_ending_at: datetime.datetime | None = None
     on_termination_credit_note: str | None = None
     on_termination_invoice: str | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
     payment_method: PaymentMethodReference | None = None
     consolidate_invoice: bool | None = None
     cancellation_reason: str | None = None
-    activated_at: LenientDatetime = None
+    activated_at: datetime.datetime | None = None
     activation_rules: list[SubscriptionActivationRule] | None = None
     purchase_order_number: str | None = None
     plan: Plan | None = None

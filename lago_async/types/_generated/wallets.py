@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 
-from .._lenient import LenientDatetime
 from ._common import (
     AlertThreshold,
     AlertThresholdInput,
@@ -47,7 +46,10 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class WalletAppliesTo:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     fee_types: list[str] | None = None
     billable_metric_codes: list[str] | None = None
@@ -55,7 +57,10 @@ class WalletAppliesTo:
 
 @attrs.frozen(kw_only=True)
 class WalletRecurringTransactionRuleTransactionMetadata:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     key: str | None = None
     value: str | None = None
@@ -65,26 +70,26 @@ class WalletRecurringTransactionRuleTransactionMetadata:
 class WalletRecurringTransactionRule:
     """Model of the API's ``WalletRecurringTransactionRule`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    trigger: str | None = None
-    method: str | None = None
-    interval: str | None = None
+    lago_id: str
+    trigger: str
+    method: str
+    interval: str
+    paid_credits: Decimal
+    granted_credits: Decimal
+    ignore_paid_top_up_limits: bool
     status: str | None = None
     threshold_credits: Decimal | None = None
-    paid_credits: Decimal | None = None
-    granted_credits: Decimal | None = None
     grants_target_top_up: bool | None = None
-    started_at: LenientDatetime = None
+    started_at: datetime.datetime | None = None
     target_ongoing_balance: Decimal | None = None
-    created_at: LenientDatetime = None
-    expiration_at: LenientDatetime = None
+    created_at: datetime.datetime | None = None
+    expiration_at: datetime.datetime | None = None
     invoice_requires_successful_payment: bool | None = None
     transaction_metadata: list[WalletRecurringTransactionRuleTransactionMetadata] | None = None
     transaction_name: str | None = None
-    ignore_paid_top_up_limits: bool | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
     payment_method: PaymentMethodReference | None = None
     purchase_order_number: str | None = None
@@ -94,34 +99,34 @@ class WalletRecurringTransactionRule:
 class Wallet:
     """Model of the API's ``WalletObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_customer_id: str | None = None
-    external_customer_id: str | None = None
+    lago_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    status: str
+    currency: str
+    rate_amount: Decimal
+    credits_balance: Decimal
+    balance_cents: int
+    consumed_credits: Decimal
+    created_at: datetime.datetime
+    ongoing_balance_cents: int
+    ongoing_usage_balance_cents: int
+    credits_ongoing_balance: Decimal
+    credits_ongoing_usage_balance: Decimal
     billing_entity_code: str | None = None
-    status: str | None = None
-    currency: str | None = None
     name: str | None = None
     code: str | None = None
     priority: int | None = None
-    rate_amount: Decimal | None = None
-    credits_balance: Decimal | None = None
-    balance_cents: int | None = None
-    consumed_credits: Decimal | None = None
-    created_at: LenientDatetime = None
-    expiration_at: LenientDatetime = None
-    last_balance_sync_at: LenientDatetime = None
-    last_consumed_credit_at: LenientDatetime = None
-    terminated_at: LenientDatetime = None
+    expiration_at: datetime.datetime | None = None
+    last_balance_sync_at: datetime.datetime | None = None
+    last_consumed_credit_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
     invoice_requires_successful_payment: bool | None = None
     applies_to: WalletAppliesTo | None = None
     recurring_transaction_rules: list[WalletRecurringTransactionRule] | None = None
-    ongoing_balance_cents: int | None = None
-    ongoing_usage_balance_cents: int | None = None
-    credits_ongoing_balance: Decimal | None = None
-    credits_ongoing_usage_balance: Decimal | None = None
     paid_top_up_min_amount_cents: int | None = None
     paid_top_up_max_amount_cents: int | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
@@ -134,23 +139,23 @@ class Wallet:
 class WalletAlert:
     """Model of the API's ``WalletAlertObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_organization_id: str | None = None
+    lago_id: str
+    lago_organization_id: str
+    alert_type: str
+    code: str
+    previous_value: Decimal
+    thresholds: list[AlertThreshold]
+    created_at: datetime.datetime
     external_subscription_id: Any = None
     lago_wallet_id: str | None = None
     wallet_code: str | None = None
     billable_metric: Any = None
-    alert_type: str | None = None
-    code: str | None = None
     name: str | None = None
     direction: str | None = None
-    previous_value: Decimal | None = None
-    last_processed_at: LenientDatetime = None
-    thresholds: list[AlertThreshold] | None = None
-    created_at: LenientDatetime = None
+    last_processed_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -241,7 +246,10 @@ class WalletCreateInput:
 
 @attrs.frozen(kw_only=True)
 class WalletTransactionMetadata:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     key: str | None = None
     value: str | None = None
@@ -251,28 +259,28 @@ class WalletTransactionMetadata:
 class WalletTransaction:
     """Model of the API's ``WalletTransactionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_wallet_id: str | None = None
+    lago_id: str
+    lago_wallet_id: str
+    status: str
+    source: str
+    transaction_status: str
+    transaction_type: str
+    amount: Decimal
+    credit_amount: Decimal
+    created_at: datetime.datetime
     lago_invoice_id: str | None = None
     lago_credit_note_id: str | None = None
     lago_voided_invoice_id: str | None = None
-    status: str | None = None
-    source: str | None = None
-    transaction_status: str | None = None
-    transaction_type: str | None = None
-    amount: Decimal | None = None
-    credit_amount: Decimal | None = None
     invoice_requires_successful_payment: bool | None = None
     metadata: list[WalletTransactionMetadata] | None = None
     remaining_amount_cents: int | None = None
     remaining_credit_amount: Decimal | None = None
     priority: int | None = None
-    settled_at: LenientDatetime = None
-    failed_at: LenientDatetime = None
-    created_at: LenientDatetime = None
+    settled_at: datetime.datetime | None = None
+    failed_at: datetime.datetime | None = None
     name: str | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
     payment_method: PaymentMethodReference | None = None
@@ -283,14 +291,14 @@ class WalletTransaction:
 class WalletTransactionConsumption:
     """Model of the API's ``WalletTransactionConsumptionObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    amount_cents: int | None = None
-    credit_amount: Decimal | None = None
-    created_at: LenientDatetime = None
-    wallet_transaction: WalletTransaction | None = None
+    lago_id: str
+    amount_cents: int
+    credit_amount: Decimal
+    created_at: datetime.datetime
+    wallet_transaction: WalletTransaction
 
 
 @attrs.frozen(kw_only=True)
@@ -322,19 +330,22 @@ class WalletTransactionCreateInput:
 class WalletTransactionFunding:
     """Model of the API's ``WalletTransactionFundingObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    amount_cents: int | None = None
-    credit_amount: Decimal | None = None
-    created_at: LenientDatetime = None
-    wallet_transaction: WalletTransaction | None = None
+    lago_id: str
+    amount_cents: int
+    credit_amount: Decimal
+    created_at: datetime.datetime
+    wallet_transaction: WalletTransaction
 
 
 @attrs.frozen(kw_only=True)
 class WalletTransactionPaymentDetails:
-    """A part of an answer of the API (absent fields are ``None``)."""
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
 
     lago_customer_id: str | None = None
     lago_wallet_transaction_id: str | None = None

@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-import attrs
+import datetime
 
-from .._lenient import LenientDatetime
+import attrs
 
 __all__ = ["WebhookEndpoint", "WebhookEndpointCreateInput", "WebhookEndpointUpdateInput"]
 
@@ -15,16 +15,16 @@ __all__ = ["WebhookEndpoint", "WebhookEndpointCreateInput", "WebhookEndpointUpda
 class WebhookEndpoint:
     """Model of the API's ``WebhookEndpointObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    lago_organization_id: str | None = None
-    webhook_url: str | None = None
+    lago_id: str
+    lago_organization_id: str
+    webhook_url: str
+    created_at: datetime.datetime
     signature_algo: str | None = None
     name: str | None = None
     event_types: list[str] | None = None
-    created_at: LenientDatetime = None
 
 
 @attrs.frozen(kw_only=True)

@@ -13,7 +13,7 @@ __all__ = ["WebhookPublicKey"]
 class WebhookPublicKey:
     """Model of the API's ``WebhookPublicKeyObject`` schema.
 
-    Absent fields are ``None``: real answers omit some fields the spec requires.
+    Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    public_key: str | None = None
+    public_key: str
