@@ -1027,6 +1027,7 @@ class Operation:
     result_key: str | None = None
     result_model: str | None = None
     lenient: bool = False  # the answer may come unwrapped
+    result_keys: str | None = None  # one_or_many: the key of the list form
     body_value: str | None = None  # a body ``{key: <free-form mapping>}``: its annotation
     body_extras: list[FieldPlan] = field(default_factory=list)  # top-level fields besides the key
 
@@ -1050,6 +1051,10 @@ class Operation:
             return f"AsyncPager[{self.result_model}]"
         if self.result == "mapping":
             return "dict[str, Any]"
+        if self.result == "one_or_many":
+            return f"list[{self.result_model}]"
+        if self.result == "text":
+            return "str"
         if self.result == "raw":
             return "Any"
         return "None"
@@ -1224,10 +1229,35 @@ def _result(spec: Spec, models: Models, operation: Operation, op: dict[str, Any]
         return
     response = spec.deref(op["responses"][ok[0]])
     content = response.get("content", {}).get("application/json")
+    if not content and "text/plain" in response.get("content", {}):
+        operation.result = "text"
+        return
     if not content:
-        operation.result = "none" if operation.method == "DELETE" else "raw"
+        # no body documented: a DELETE or an action answers with nothing to parse
+        operation.result = "none"
         return
     schema = spec.deref(content["schema"])
+    alternatives = [ref_name(part) for part in schema.get("oneOf", [])]
+    if len(alternatives) == 2 and all(alternatives):
+        # one object or a list of them (``{"alert": ...}`` or ``{"alerts": [...]}``): a list
+        shapes = {}
+        for name in alternatives:
+            props = spec.deref(spec.schemas[name]).get("properties") or {}
+            props = {k: v for k, v in props.items() if k != "meta"}
+            if len(props) == 1:
+                key, inner = next(iter(props.items()))
+                shapes[key] = spec.deref(inner)
+        many = [k for k, v in shapes.items() if "array" in types_of(v)]
+        one = [k for k, v in shapes.items() if "array" not in types_of(v)]
+        if len(many) == 1 and len(one) == 1:
+            item, _ = models.annotation(
+                shapes[many[0]].get("items", {}), "", many[0], operation.tag, False
+            )
+            operation.result = "one_or_many"
+            operation.result_key = one[0]
+            operation.result_keys = many[0]
+            operation.result_model = item
+            return
     props = dict(schema.get("properties") or {})
     for part in schema.get("allOf", []):
         props.update(spec.deref(part).get("properties") or {})
@@ -1510,6 +1540,11 @@ def _doc(op: Operation) -> list[str]:
             " (fetching pages as it goes)"
         ),
         "raw": "the decoded JSON answer",
+        "text": "the answer's text",
+        "one_or_many": (
+            f"a list of :class:`~lago_async.types.{op.result_model}` (of one item when the"
+            " server answers with a single object)"
+        ),
         "mapping": f"the ``{op.result_key}`` object of the answer, as a ``dict``",
         "none": "nothing",
     }[op.result]
@@ -1740,6 +1775,14 @@ def render_method(op: Operation) -> list[str]:
                 + common
                 + (", lenient=True)" if op.lenient else ")")
             )
+        elif op.result == "one_or_many":
+            call = (
+                f"await self._call_one_or_many({op.method!r}, {path_text}, "
+                f"one={op.result_key!r}, many={op.result_keys!r}, "
+                f"cls=_models.{op.result_model}, " + common + ")"
+            )
+        elif op.result == "text":
+            call = f"await self._call_text({op.method!r}, {path_text}, {common})"
         else:
             call = f"await self._call_raw({op.method!r}, {path_text}, {common})"
         if op.result == "none":

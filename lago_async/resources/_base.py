@@ -83,6 +83,56 @@ class AsyncResource:
         whole = lenient and isinstance(data, Mapping) and key not in data
         return parse(data, None if whole else key, cls, method=method, path=path)
 
+    async def _call_one_or_many(
+        self,
+        method: str,
+        path: str,
+        *,
+        one: str,
+        many: str,
+        cls: type[T],
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> list[T]:
+        """Send one request whose answer holds one object (``one``) or a list (``many``)."""
+        data = await self._transport.request(
+            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        )
+        if isinstance(data, Mapping) and data.get(many) is not None:
+            return parse(data, many, list[cls], method=method, path=path)  # type: ignore[valid-type]
+        return [parse(data, one, cls, method=method, path=path)]
+
+    async def _call_text(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> str:
+        """Send one request and return its answer as text (a ``text/plain`` answer)."""
+        raw = await self._transport.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            timeout=timeout,
+            max_retries=max_retries,
+            decode=False,
+        )
+        if not isinstance(raw, bytes):
+            raise APIResponseValidationError("the answer is not text", method=method, path=path)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise APIResponseValidationError(
+                "the answer is not UTF-8 text", method=method, path=path
+            ) from None
+
     async def _call_raw(
         self,
         method: str,

@@ -68,10 +68,11 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> list[WalletAlert]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
-        Returns the decoded JSON answer.
+        Returns a list of :class:`~lago_async.types.WalletAlert` (of one item when the server
+        answers with a single object).
 
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.
@@ -87,9 +88,12 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         _wallet_code = path_id(wallet_code, "wallet_code")
         if not isinstance(body, Mapping):
             raise LagoValidationError("body", "must be a mapping")
-        return await self._call_raw(
+        return await self._call_one_or_many(
             "POST",
             f"/customers/{_external_customer_id}/wallets/{_wallet_code}/alerts",
+            one="alert",
+            many="alerts",
+            cls=_models.WalletAlert,
             params=None,
             body=encode_json(dict(body), "body"),
             timeout=timeout,

@@ -473,10 +473,10 @@ class AsyncInvoices(AsyncResource):
         payment_method_id: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> None:
         """``POST /invoices/{lago_id}/retry_payment``.
 
-        Returns the decoded JSON answer.
+        Returns nothing.
 
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -502,7 +502,7 @@ class AsyncInvoices(AsyncResource):
             required=(),
             kinds={"payment_method_type": "str", "payment_method_id": "str"},
         )
-        return await self._call_raw(
+        await self._call_raw(
             "POST",
             f"/invoices/{_lago_id}/retry_payment",
             params=None,

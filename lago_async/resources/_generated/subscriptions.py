@@ -385,10 +385,11 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> list[Alert]:
         """``POST /subscriptions/{external_id}/alerts``.
 
-        Returns the decoded JSON answer.
+        Returns a list of :class:`~lago_async.types.Alert` (of one item when the server answers
+        with a single object).
 
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -406,9 +407,12 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         params: dict[str, Any] = {"subscription_status": subscription_status}
         if not isinstance(body, Mapping):
             raise LagoValidationError("body", "must be a mapping")
-        return await self._call_raw(
+        return await self._call_one_or_many(
             "POST",
             f"/subscriptions/{_external_id}/alerts",
+            one="alert",
+            many="alerts",
+            cls=_models.Alert,
             params=params,
             body=encode_json(dict(body), "body"),
             timeout=timeout,

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ... import types as _models
 from .._base import AsyncResource
@@ -45,17 +45,17 @@ class AsyncWebhooks(AsyncResource):
 
     async def public_key(
         self, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Any:
+    ) -> str:
         """``GET /webhooks/public_key``.
 
-        Returns the decoded JSON answer.
+        Returns the answer's text.
 
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
         :class:`~lago_async.UnprocessableEntityError` (422) or another
         :class:`~lago_async.APIError` for the server's refusals.
         """
-        return await self._call_raw(
+        return await self._call_text(
             "GET",
             "/webhooks/public_key",
             params=None,

@@ -415,10 +415,11 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> list[WalletAlert]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
-        Returns the decoded JSON answer.
+        Returns a list of :class:`~lago_async.types.WalletAlert` (of one item when the server
+        answers with a single object).
 
         Path identifiers (positional): ``external_customer_id``, ``wallet_code``; each is
         checked (not empty, not ``.``/``..``) and URL-encoded.

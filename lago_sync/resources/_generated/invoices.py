@@ -367,10 +367,10 @@ class Invoices(ResourceBase[AsyncLago]):
         payment_method_id: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> None:
         """``POST /invoices/{lago_id}/retry_payment``.
 
-        Returns the decoded JSON answer.
+        Returns nothing.
 
         Path identifiers (positional): ``lago_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.
@@ -385,7 +385,7 @@ class Invoices(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(
+        b.live.run(
             b.client.invoices.retry_payment(
                 lago_id,
                 payment_method,

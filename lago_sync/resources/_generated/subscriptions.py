@@ -408,10 +408,11 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> list[Alert]:
         """``POST /subscriptions/{external_id}/alerts``.
 
-        Returns the decoded JSON answer.
+        Returns a list of :class:`~lago_async.types.Alert` (of one item when the server answers
+        with a single object).
 
         Path identifiers (positional): ``external_id``; each is checked (not empty, not
         ``.``/``..``) and URL-encoded.

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lago_async._client import AsyncLago
 from lago_sync._portal import ResourceBase
@@ -37,10 +37,10 @@ class Webhooks(ResourceBase[AsyncLago]):
             b.client.webhooks.json_public_key(timeout=timeout, max_retries=max_retries)
         )
 
-    def public_key(self, *, timeout: float | None = None, max_retries: int | None = None) -> Any:
+    def public_key(self, *, timeout: float | None = None, max_retries: int | None = None) -> str:
         """``GET /webhooks/public_key``.
 
-        Returns the decoded JSON answer.
+        Returns the answer's text.
 
         Raises :class:`~lago_async.LagoValidationError` before sending when an argument is
         invalid, :class:`~lago_async.NotFoundError` (404),
