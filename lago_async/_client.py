@@ -24,7 +24,7 @@ from ._transport import (
     check_max_retries,
     check_timeout,
 )
-from ._validate import as_body, encode_json
+from ._validate import apply_extras, as_body, encode_json
 from .resources._base import parse, unwrap
 from .resources._generated._namespaces import NAMESPACES, Namespaces
 
@@ -272,17 +272,27 @@ class AsyncLago(Namespaces):
         page: int | None,
         timeout: float | None,
         max_retries: int | None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[T]:
         transport = self._transport
-        fixed = dict(params)
+        fixed: Mapping[str, Any] | None = dict(params)
+        headers = None
+        if extra_headers is not None or extra_query is not None or extra_body is not None:
+            # checked when the pager is made, before anything is sent
+            fixed, _, headers = apply_extras(
+                "GET", fixed, None, extra_headers, extra_query, extra_body
+            )
 
         async def fetch(number: int) -> Any:
             data = await transport.request(
                 "GET",
                 path,
-                params={**fixed, "page": number},
+                params={**(fixed or {}), "page": number},
                 timeout=timeout,
                 max_retries=max_retries,
+                headers=headers,
             )
             if not isinstance(unwrap(data, key, method="GET", path=path), list):
                 raise APIResponseValidationError(

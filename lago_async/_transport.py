@@ -383,6 +383,7 @@ class Transport:
         timeout: float | None = None,
         max_retries: int | None = None,
         decode: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` for an empty body).
 
@@ -411,8 +412,9 @@ class Transport:
         retries = self.max_retries if max_retries is None else max_retries
         holder = self._holder
         session = holder.get()
+        sent_headers = self._headers if not headers else {**self._headers, **headers}
         defaults = (
-            holder.owned and self._headers is holder.headers and client_timeout is holder.timeout
+            holder.owned and sent_headers is holder.headers and client_timeout is holder.timeout
         )
         attempt = 0
         logging_on = log.isEnabledFor(logging.INFO)
@@ -431,7 +433,7 @@ class Transport:
                         url,
                         params=query,
                         data=body,
-                        headers=self._headers,
+                        headers=sent_headers,
                         timeout=client_timeout,
                         allow_redirects=False,
                     )
@@ -439,7 +441,7 @@ class Transport:
                     raw = await response.read()
                     status = response.status
                     location = response.headers.get("Location", "")
-                    headers = response.headers
+                    answer_headers = response.headers
             except asyncio.TimeoutError:
                 timed_out = True
             except aiohttp.ClientError as exc:
@@ -448,7 +450,7 @@ class Transport:
                 outcome = (
                     "timed out" if timed_out else failure if failure is not None else str(status)
                 )
-                request_id = None if failure or timed_out else headers.get("X-Request-Id")
+                request_id = None if failure or timed_out else answer_headers.get("X-Request-Id")
                 log.info(
                     "lago request: %s %s -> %s (attempt %d, %.1f ms%s)",
                     method,
@@ -498,7 +500,7 @@ class Transport:
                     _redirect_body(status, location) if status < 400 else _decode_error_body(raw),
                     method=method,
                     path=path,
-                    headers=headers,
+                    headers=answer_headers,
                 )
                 if status == 404 and error.code is None and not self._base_url.endswith(API_ROOT):
                     error.add_note_to_message(

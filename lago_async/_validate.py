@@ -363,3 +363,50 @@ def _find_unencodable(value: Any, path: str) -> str | None:
     if isinstance(value, (_dt.datetime, _dt.date)) or attrs.has(type(value)):
         return None
     return path
+
+
+def apply_extras(
+    method: str,
+    params: Mapping[str, Any] | None,
+    body: bytes | None,
+    extra_headers: Mapping[str, str] | None,
+    extra_query: Mapping[str, Any] | None,
+    extra_body: Mapping[str, Any] | None,
+) -> tuple[Mapping[str, Any] | None, bytes | None, dict[str, str] | None]:
+    """A call's ``extra_query`` and ``extra_body`` merged over what the SDK built, and its
+    ``extra_headers`` checked: what the SDK does not model yet can still be sent.
+
+    ``extra_body``'s keys go to the top level of the JSON body (beside the wrapper key such as
+    ``plan``); each raises :class:`LagoValidationError` naming it when it is not a mapping of
+    the right kind.
+    """
+    headers: dict[str, str] | None = None
+    if extra_headers is not None:
+        if not isinstance(extra_headers, Mapping):
+            raise LagoValidationError("extra_headers", "must be a mapping of strings")
+        headers = {}
+        for name, value in extra_headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise LagoValidationError(
+                    f"extra_headers[{name!r}]", "header names and values must be strings"
+                )
+            if any(c in name + value for c in "\r\n\0") or not name:
+                raise LagoValidationError(
+                    f"extra_headers[{name!r}]", "must be a non-empty name without line breaks"
+                )
+            headers[name] = value
+    if extra_query is not None:
+        if not isinstance(extra_query, Mapping):
+            raise LagoValidationError("extra_query", "must be a mapping")
+        params = {**(params or {}), **extra_query}
+    if extra_body is not None:
+        if not isinstance(extra_body, Mapping):
+            raise LagoValidationError("extra_body", "must be a mapping")
+        if method == "GET":
+            raise LagoValidationError("extra_body", "a GET request carries no body")
+        merged = orjson.loads(body) if body else {}
+        if not isinstance(merged, dict):
+            raise LagoValidationError("extra_body", "this request's body is not a JSON object")
+        merged.update(extra_body)
+        body = encode_json(merged, "extra_body")
+    return params, body, headers

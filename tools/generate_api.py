@@ -1629,6 +1629,11 @@ ANNOTATION_MODELS: set[str] = set()
 """Models named in the signatures of the module being rendered (imported for type checkers)."""
 
 
+EXTRAS = ("extra_headers", "extra_query", "extra_body")
+"""Keywords every method takes for what the SDK does not model yet."""
+EXTRAS_ARGS = ", ".join(f"{name}={name}" for name in EXTRAS)
+
+
 def render_method(op: Operation) -> list[str]:
     async_ = op.result != "pager"
     lines: list[str] = []
@@ -1636,7 +1641,7 @@ def render_method(op: Operation) -> list[str]:
     args += [f"{p.py}: str" for p in op.path_params]
     kwargs: list[str] = []
     body_fields = [f for f in op.body_fields]
-    taken = {p.py for p in op.path_params} | {"timeout", "max_retries", "self"}
+    taken = {p.py for p in op.path_params} | {"timeout", "max_retries", "self", *EXTRAS}
     body_py: dict[str, str] = {}
     if op.body_model:
         arg = op.body_key or "body"
@@ -1675,7 +1680,13 @@ def render_method(op: Operation) -> list[str]:
             kwargs.append(f"{name}: {q.type}")
         else:
             kwargs.append(f"{name}: {q.type} | None = None")
-    kwargs += ["timeout: float | None = None", "max_retries: int | None = None"]
+    kwargs += [
+        "timeout: float | None = None",
+        "max_retries: int | None = None",
+        "extra_headers: Mapping[str, str] | None = None",
+        "extra_query: Mapping[str, Any] | None = None",
+        "extra_body: Mapping[str, Any] | None = None",
+    ]
     signature = ", ".join(args) + (", /" if len(args) > 1 else "") + ", *, " + ", ".join(kwargs)
     returns = (
         op.generated_returns.replace("AsyncPager[", "AsyncPager[_models.").replace(
@@ -1760,7 +1771,7 @@ def render_method(op: Operation) -> list[str]:
             f"        return self._client._pager({path_text}, {'params' if op.query else '{}'}, "
             f"key={op.result_key!r}, item_type=_models.{op.result_model}, "
             f"page={'page' if 'page' in query_py.values() else 'None'}, "
-            "timeout=timeout, max_retries=max_retries)"
+            "timeout=timeout, max_retries=max_retries, " + EXTRAS_ARGS + ")"
         )
     else:
         cls = {
@@ -1768,7 +1779,10 @@ def render_method(op: Operation) -> list[str]:
             "list": f"builtins.list[_models.{op.result_model}]",
             "mapping": "dict[str, Any]",
         }.get(op.result, "None")
-        common = f"params={params_arg}, body={payload}, timeout=timeout, max_retries=max_retries"
+        common = (
+            f"params={params_arg}, body={payload}, timeout=timeout, max_retries=max_retries, "
+            + EXTRAS_ARGS
+        )
         if op.result in ("model", "list", "mapping"):
             call = (
                 f"await self._call({op.method!r}, {path_text}, key={op.result_key!r}, cls={cls}, "
@@ -1999,8 +2013,10 @@ def render_api_doc(ops: list[Operation]) -> str:
         "Parameters: path identifiers positional, in path order; body fields as keywords (or the",
         "input model or a mapping as the first argument after the identifiers); query parameters",
         "as keywords named as the API names them, without `[]`. An argument left out is not sent;",
-        "`None` is sent as `null` (see `lago_async.NOT_GIVEN`). Every call also takes `timeout`",
-        "and `max_retries`. Lists return an `AsyncPager` (a `Pager` in `lago_sync`).",
+        "`None` is sent as `null` (see `lago_async.NOT_GIVEN`). Every call also takes `timeout`,",
+        "`max_retries`, and `extra_headers`, `extra_query` and `extra_body` for what the SDK does",
+        "not model yet (`extra_body`'s keys go to the top level of the JSON body). Lists return an",
+        "`AsyncPager` (a `Pager` in `lago_sync`).",
         "",
         "| Operation | Call | Returns |",
         "| --- | --- | --- |",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from .._convert import structure
 from .._errors import APIResponseValidationError, LagoValidationError
-from .._validate import require_str
+from .._validate import apply_extras, require_str
 
 if TYPE_CHECKING:
     from .._client import AsyncLago
@@ -59,6 +59,36 @@ class AsyncResource:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        max_retries: int | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+        decode: bool = True,
+    ) -> Any:
+        """One request through the transport, with the call's extras merged in."""
+        headers = None
+        if extra_headers is not None or extra_query is not None or extra_body is not None:
+            params, body, headers = apply_extras(
+                method, params, body, extra_headers, extra_query, extra_body
+            )
+        return await self._transport.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            timeout=timeout,
+            max_retries=max_retries,
+            decode=decode,
+            headers=headers,
+        )
+
     async def _call(
         self,
         method: str,
@@ -71,14 +101,17 @@ class AsyncResource:
         timeout: float | None,
         max_retries: int | None,
         lenient: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> T:
         """Send one request and structure the answer's ``key`` into ``cls``.
 
         With ``lenient``, an answer that does not carry ``key`` is structured whole (the spec
         shows a few answers unwrapped; the server wraps them).
         """
-        data = await self._transport.request(
-            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        data = await self._send(
+            method, path, params, body, timeout, max_retries, extra_headers, extra_query, extra_body
         )
         whole = lenient and isinstance(data, Mapping) and key not in data
         return parse(data, None if whole else key, cls, method=method, path=path)
@@ -95,10 +128,13 @@ class AsyncResource:
         body: bytes | None,
         timeout: float | None,
         max_retries: int | None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> list[T]:
         """Send one request whose answer holds one object (``one``) or a list (``many``)."""
-        data = await self._transport.request(
-            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        data = await self._send(
+            method, path, params, body, timeout, max_retries, extra_headers, extra_query, extra_body
         )
         if isinstance(data, Mapping) and data.get(many) is not None:
             return parse(data, many, list[cls], method=method, path=path)  # type: ignore[valid-type]
@@ -113,15 +149,21 @@ class AsyncResource:
         body: bytes | None,
         timeout: float | None,
         max_retries: int | None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> str:
         """Send one request and return its answer as text (a ``text/plain`` answer)."""
-        raw = await self._transport.request(
+        raw = await self._send(
             method,
             path,
-            params=params,
-            body=body,
-            timeout=timeout,
-            max_retries=max_retries,
+            params,
+            body,
+            timeout,
+            max_retries,
+            extra_headers,
+            extra_query,
+            extra_body,
             decode=False,
         )
         if not isinstance(raw, bytes):
@@ -142,10 +184,13 @@ class AsyncResource:
         body: bytes | None,
         timeout: float | None,
         max_retries: int | None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Any:
         """Send one request and return its decoded JSON answer as is (``None`` when empty)."""
-        return await self._transport.request(
-            method, path, params=params, body=body, timeout=timeout, max_retries=max_retries
+        return await self._send(
+            method, path, params, body, timeout, max_retries, extra_headers, extra_query, extra_body
         )
 
 

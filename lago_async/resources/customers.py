@@ -6,6 +6,9 @@ Every operation is generated (``_generated/customers.py``); this subclass only c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ._base import path_id, unwrap
 from ._generated.customers import AsyncCustomersBase
 
@@ -28,9 +31,14 @@ class AsyncCustomers(AsyncCustomersBase):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> str:
         """An embeddable customer-portal URL (``GET /customers/{id}/portal_url``)."""
         path = f"/customers/{path_id(external_customer_id, 'external_customer_id')}/portal_url"
-        data = await self._transport.request("GET", path, timeout=timeout, max_retries=max_retries)
+        data = await self._send(
+            "GET", path, None, None, timeout, max_retries, extra_headers, extra_query, extra_body
+        )
         customer = unwrap(data, "customer", method="GET", path=path)
         return str(unwrap(customer, "portal_url", method="GET", path=path))

@@ -78,6 +78,9 @@ class AsyncEvents(AsyncEventsBase):
         precise_total_amount_cents: Decimal | str | int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Event:
         """Send one usage event (``POST /events``) and return it as stored.
 
@@ -102,13 +105,14 @@ class AsyncEvents(AsyncEventsBase):
             )
         )
         payload = encode_json({"event": body})
+        extras = (extra_headers, extra_query, extra_body)
         try:
-            data = await self._transport.request(
-                "POST", "/events", body=payload, timeout=timeout, max_retries=max_retries
-            )
+            data = await self._send("POST", "/events", None, payload, timeout, max_retries, *extras)
         except UnprocessableEntityError as exc:
             if exc.attempts > 1 and only_duplicates(exc):
-                return await self.get(body["transaction_id"], timeout=timeout)
+                return await self.get(
+                    body["transaction_id"], timeout=timeout, extra_headers=extra_headers
+                )
             raise
         return parse(data, "event", _models.Event, method="POST", path="/events")
 
@@ -119,6 +123,9 @@ class AsyncEvents(AsyncEventsBase):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Event]:
         """Send up to the batch limit of events in one request (``POST /events/batch``).
 
@@ -138,15 +145,21 @@ class AsyncEvents(AsyncEventsBase):
             )
         bodies = [event_dict(item, f"events[{i}]") for i, item in enumerate(events)]
         payload = encode_json({"events": bodies})
+        extras = (extra_headers, extra_query, extra_body)
         try:
-            data = await self._transport.request(
-                "POST", "/events/batch", body=payload, timeout=timeout, max_retries=max_retries
+            data = await self._send(
+                "POST", "/events/batch", None, payload, timeout, max_retries, *extras
             )
         except UnprocessableEntityError as exc:
             if exc.attempts > 1 and only_duplicates(exc, len(bodies)):
                 return list(
                     await asyncio.gather(
-                        *(self.get(b["transaction_id"], timeout=timeout) for b in bodies)
+                        *(
+                            self.get(
+                                b["transaction_id"], timeout=timeout, extra_headers=extra_headers
+                            )
+                            for b in bodies
+                        )
                     )
                 )
             raise
@@ -160,6 +173,9 @@ class AsyncEvents(AsyncEventsBase):
         properties: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Fee]:
         """Estimate the fees an event would create on a pay-in-advance charge.
 
@@ -175,6 +191,9 @@ class AsyncEvents(AsyncEventsBase):
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def estimate_instant_fees(  # type: ignore[override]
@@ -186,6 +205,9 @@ class AsyncEvents(AsyncEventsBase):
         transaction_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for one event (``POST /events/estimate_instant_fees``)."""
         body = _estimate_body(code, external_subscription_id, properties, transaction_id, "event")
@@ -198,6 +220,9 @@ class AsyncEvents(AsyncEventsBase):
             body=encode_json({"event": body}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def batch_estimate_instant_fees(
@@ -207,6 +232,9 @@ class AsyncEvents(AsyncEventsBase):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for several events at once.
 
@@ -237,6 +265,9 @@ class AsyncEvents(AsyncEventsBase):
             body=encode_json({"events": items}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def ingestor(

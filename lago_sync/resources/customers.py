@@ -60,12 +60,20 @@ class Customers(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> str:
         """An embeddable customer-portal URL (``GET /customers/{id}/portal_url``)."""
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.portal_url(
-                external_customer_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -80,6 +88,9 @@ class Customers(ResourceBase[AsyncLago]):
         coupon_code: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[AppliedCoupon]:
         """``GET /customers/{external_customer_id}/applied_coupons``.
 
@@ -107,6 +118,9 @@ class Customers(ResourceBase[AsyncLago]):
                 coupon_code=coupon_code,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -118,6 +132,9 @@ class Customers(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerCheckoutUrl:
         """``POST /customers/{external_customer_id}/checkout_url``.
 
@@ -134,7 +151,12 @@ class Customers(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.checkout_url(
-                external_customer_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -179,6 +201,9 @@ class Customers(ResourceBase[AsyncLago]):
         invoice_custom_section_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``POST /customers``.
 
@@ -232,6 +257,9 @@ class Customers(ResourceBase[AsyncLago]):
                 invoice_custom_section_codes=invoice_custom_section_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -254,6 +282,9 @@ class Customers(ResourceBase[AsyncLago]):
         self_billed: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[CreditNote]:
         """``GET /customers/{external_customer_id}/credit_notes``.
 
@@ -291,6 +322,9 @@ class Customers(ResourceBase[AsyncLago]):
                 self_billed=self_billed,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -313,6 +347,9 @@ class Customers(ResourceBase[AsyncLago]):
         filter_by_presentation: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerUsage:
         """``GET /customers/{external_customer_id}/current_usage``.
 
@@ -348,6 +385,9 @@ class Customers(ResourceBase[AsyncLago]):
                 filter_by_presentation=filter_by_presentation,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -358,6 +398,9 @@ class Customers(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``DELETE /customers/{external_customer_id}``.
 
@@ -374,7 +417,12 @@ class Customers(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.delete(
-                external_customer_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -386,6 +434,9 @@ class Customers(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AppliedCoupon:
         """``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
 
@@ -402,7 +453,13 @@ class Customers(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.delete_applied_coupon(
-                external_customer_id, applied_coupon_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                applied_coupon_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -413,6 +470,9 @@ class Customers(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``GET /customers/{external_customer_id}``.
 
@@ -428,7 +488,14 @@ class Customers(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.customers.get(external_customer_id, timeout=timeout, max_retries=max_retries)
+            b.client.customers.get(
+                external_customer_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def invoices(
@@ -452,6 +519,9 @@ class Customers(ResourceBase[AsyncLago]):
         metadata: Mapping[str, str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Invoice]:
         """``GET /customers/{external_customer_id}/invoices``.
 
@@ -491,6 +561,9 @@ class Customers(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -513,6 +586,9 @@ class Customers(ResourceBase[AsyncLago]):
         has_customer_type: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Customer]:
         """``GET /customers``.
 
@@ -547,6 +623,9 @@ class Customers(ResourceBase[AsyncLago]):
                 has_customer_type=has_customer_type,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -563,6 +642,9 @@ class Customers(ResourceBase[AsyncLago]):
         periods_count: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[CustomerUsage]:
         """``GET /customers/{external_customer_id}/past_usage``.
 
@@ -591,6 +673,9 @@ class Customers(ResourceBase[AsyncLago]):
                 periods_count=periods_count,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -606,6 +691,9 @@ class Customers(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[PaymentRequest]:
         """``GET /customers/{external_customer_id}/payment_requests``.
 
@@ -633,6 +721,9 @@ class Customers(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -647,6 +738,9 @@ class Customers(ResourceBase[AsyncLago]):
         invoice_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Payment]:
         """``GET /customers/{external_customer_id}/payments``.
 
@@ -673,6 +767,9 @@ class Customers(ResourceBase[AsyncLago]):
                 invoice_id=invoice_id,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -686,6 +783,9 @@ class Customers(ResourceBase[AsyncLago]):
         apply_taxes: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerProjectedUsage:
         """``GET /customers/{external_customer_id}/projected_usage``.
 
@@ -710,6 +810,9 @@ class Customers(ResourceBase[AsyncLago]):
                 apply_taxes=apply_taxes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -725,6 +828,9 @@ class Customers(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Subscription]:
         """``GET /customers/{external_customer_id}/subscriptions``.
 
@@ -753,6 +859,9 @@ class Customers(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

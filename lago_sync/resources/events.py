@@ -54,6 +54,9 @@ class Events(ResourceBase[AsyncLago]):
         precise_total_amount_cents: Decimal | str | int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Event:
         """Send one usage event (``POST /events``) and return it as stored.
 
@@ -75,6 +78,9 @@ class Events(ResourceBase[AsyncLago]):
                 precise_total_amount_cents=precise_total_amount_cents,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -85,6 +91,9 @@ class Events(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Event]:
         """Send up to the batch limit of events in one request (``POST /events/batch``).
 
@@ -96,7 +105,14 @@ class Events(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.events.create_batch(events, timeout=timeout, max_retries=max_retries)
+            b.client.events.create_batch(
+                events,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def estimate_fees(
@@ -107,6 +123,9 @@ class Events(ResourceBase[AsyncLago]):
         properties: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Fee]:
         """Estimate the fees an event would create on a pay-in-advance charge.
 
@@ -120,6 +139,9 @@ class Events(ResourceBase[AsyncLago]):
                 properties=properties,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -132,6 +154,9 @@ class Events(ResourceBase[AsyncLago]):
         transaction_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for one event (``POST /events/estimate_instant_fees``)."""
         b = self._lago._bound()
@@ -143,6 +168,9 @@ class Events(ResourceBase[AsyncLago]):
                 transaction_id=transaction_id,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -153,6 +181,9 @@ class Events(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """Estimate instant fees for several events at once.
 
@@ -162,7 +193,12 @@ class Events(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.events.batch_estimate_instant_fees(
-                events, timeout=timeout, max_retries=max_retries
+                events,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -216,6 +252,9 @@ class Events(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Event:
         """``GET /events/{transaction_id}``.
 
@@ -231,7 +270,14 @@ class Events(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.events.get(transaction_id, timeout=timeout, max_retries=max_retries)
+            b.client.events.get(
+                transaction_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -246,6 +292,9 @@ class Events(ResourceBase[AsyncLago]):
         timestamp_to: str | datetime.date | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Event]:
         """``GET /events``.
 
@@ -273,6 +322,9 @@ class Events(ResourceBase[AsyncLago]):
                 timestamp_to=timestamp_to,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
@@ -24,7 +24,15 @@ class AsyncActivityLogs(AsyncResource):
     __slots__ = ()
 
     async def get(
-        self, activity_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        activity_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ActivityLog:
         """``GET /activity_logs/{activity_id}``.
 
@@ -48,6 +56,9 @@ class AsyncActivityLogs(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -66,6 +77,9 @@ class AsyncActivityLogs(AsyncResource):
         resource_types: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[ActivityLog]:
         """``GET /activity_logs``.
 
@@ -102,4 +116,7 @@ class AsyncActivityLogs(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

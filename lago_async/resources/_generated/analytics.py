@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
@@ -30,6 +31,9 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[GrossRevenue]:
         """``GET /analytics/gross_revenue``.
 
@@ -57,6 +61,9 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def invoice_collection(
@@ -66,6 +73,9 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[InvoiceCollection]:
         """``GET /analytics/invoice_collection``.
 
@@ -88,6 +98,9 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def invoiced_usage(
@@ -97,6 +110,9 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[InvoicedUsage]:
         """``GET /analytics/invoiced_usage``.
 
@@ -119,6 +135,9 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def mrr(
@@ -128,6 +147,9 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Mrr]:
         """``GET /analytics/mrr``.
 
@@ -150,6 +172,9 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def overdue_balance(
@@ -160,6 +185,9 @@ class AsyncAnalytics(AsyncResource):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[OverdueBalance]:
         """``GET /analytics/overdue_balance``.
 
@@ -187,6 +215,9 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def usage(
@@ -205,6 +236,9 @@ class AsyncAnalytics(AsyncResource):
         billable_metric_code: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Usage]:
         """``GET /analytics/usage``.
 
@@ -242,4 +276,7 @@ class AsyncAnalytics(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

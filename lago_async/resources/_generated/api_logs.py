@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
@@ -24,7 +24,15 @@ class AsyncApiLogs(AsyncResource):
     __slots__ = ()
 
     async def get(
-        self, request_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        request_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ApiLog:
         """``GET /api_logs/{request_id}``.
 
@@ -48,6 +56,9 @@ class AsyncApiLogs(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -63,6 +74,9 @@ class AsyncApiLogs(AsyncResource):
         request_paths: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[ApiLog]:
         """``GET /api_logs``.
 
@@ -95,4 +109,7 @@ class AsyncApiLogs(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

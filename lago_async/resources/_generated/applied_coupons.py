@@ -39,6 +39,9 @@ class AsyncAppliedCoupons(AsyncResource):
         percentage_rate: Decimal | str | int | float | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AppliedCoupon:
         """``POST /applied_coupons``.
 
@@ -91,6 +94,9 @@ class AsyncAppliedCoupons(AsyncResource):
             body=encode_json({"applied_coupon": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -103,6 +109,9 @@ class AsyncAppliedCoupons(AsyncResource):
         coupon_code: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[AppliedCoupon]:
         """``GET /applied_coupons``.
 
@@ -131,4 +140,7 @@ class AsyncAppliedCoupons(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

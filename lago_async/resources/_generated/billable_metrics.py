@@ -49,6 +49,9 @@ class AsyncBillableMetrics(AsyncResource):
         filters: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``POST /billable_metrics``.
 
@@ -109,10 +112,21 @@ class AsyncBillableMetrics(AsyncResource):
             body=encode_json({"billable_metric": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``DELETE /billable_metrics/{code}``.
 
@@ -136,6 +150,9 @@ class AsyncBillableMetrics(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def evaluate_expression(
@@ -150,6 +167,9 @@ class AsyncBillableMetrics(AsyncResource):
         | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ExpressionResult:
         """``POST /billable_metrics/evaluate_expression``.
 
@@ -184,10 +204,21 @@ class AsyncBillableMetrics(AsyncResource):
             body=encode_json(fields),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``GET /billable_metrics/{code}``.
 
@@ -211,6 +242,9 @@ class AsyncBillableMetrics(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -220,6 +254,9 @@ class AsyncBillableMetrics(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[BillableMetric]:
         """``GET /billable_metrics``.
 
@@ -242,6 +279,9 @@ class AsyncBillableMetrics(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -263,6 +303,9 @@ class AsyncBillableMetrics(AsyncResource):
         filters: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``PUT /billable_metrics/{code}``.
 
@@ -327,4 +370,7 @@ class AsyncBillableMetrics(AsyncResource):
             body=encode_json({"billable_metric": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

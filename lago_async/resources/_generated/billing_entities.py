@@ -63,6 +63,9 @@ class AsyncBillingEntities(AsyncResource):
         logo: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntity:
         """``POST /billing_entities``.
 
@@ -146,11 +149,22 @@ class AsyncBillingEntities(AsyncResource):
             body=encode_json({"billing_entity": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
             lenient=True,
         )
 
     async def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntityExtended:
         """``GET /billing_entities/{code}``.
 
@@ -174,10 +188,19 @@ class AsyncBillingEntities(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[BillingEntity]:
         """``GET /billing_entities``.
 
@@ -197,6 +220,9 @@ class AsyncBillingEntities(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -233,6 +259,9 @@ class AsyncBillingEntities(AsyncResource):
         invoice_custom_section_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntityExtended:
         """``PUT /billing_entities/{code}``.
 
@@ -320,5 +349,8 @@ class AsyncBillingEntities(AsyncResource):
             body=encode_json(fields),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
             lenient=True,
         )

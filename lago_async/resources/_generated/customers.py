@@ -68,6 +68,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> list[WalletAlert]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -98,6 +101,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             body=encode_json(dict(body), "body"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -109,6 +115,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -134,6 +143,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete_all(
@@ -144,6 +156,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -166,6 +181,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -177,6 +195,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -202,6 +223,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -212,6 +236,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[WalletAlert]:
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -236,6 +263,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -251,6 +281,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
         thresholds: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``PUT /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -290,6 +323,9 @@ class AsyncCustomersWalletsAlerts(AsyncResource):
             body=encode_json({"alert": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -307,6 +343,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata/{key}``.
 
@@ -332,6 +371,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete_all(
@@ -342,6 +384,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -366,6 +411,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def merge(
@@ -377,6 +425,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -405,6 +456,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def replace(
@@ -416,6 +470,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -444,6 +501,9 @@ class AsyncCustomersWalletsMetadata(AsyncResource):
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -460,6 +520,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentMethod:
         """``DELETE /customers/{external_customer_id}/payment_methods/{lago_id}``.
 
@@ -484,6 +547,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -495,6 +561,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[PaymentMethod]:
         """``GET /customers/{external_customer_id}/payment_methods``.
 
@@ -521,6 +590,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def set_as_default(
@@ -531,6 +603,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentMethod:
         """``PUT /customers/{external_customer_id}/payment_methods/{lago_id}/set_as_default``.
 
@@ -555,6 +630,9 @@ class AsyncCustomersPaymentMethods(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -606,6 +684,9 @@ class AsyncCustomersWallets(AsyncResource):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``POST /customers/{external_customer_id}/wallets``.
 
@@ -693,6 +774,9 @@ class AsyncCustomersWallets(AsyncResource):
             body=encode_json({"wallet": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -703,6 +787,9 @@ class AsyncCustomersWallets(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``DELETE /customers/{external_customer_id}/wallets/{code}``.
 
@@ -727,6 +814,9 @@ class AsyncCustomersWallets(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -737,6 +827,9 @@ class AsyncCustomersWallets(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``GET /customers/{external_customer_id}/wallets/{code}``.
 
@@ -761,6 +854,9 @@ class AsyncCustomersWallets(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -773,6 +869,9 @@ class AsyncCustomersWallets(AsyncResource):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Wallet]:
         """``GET /customers/{external_customer_id}/wallets``.
 
@@ -803,6 +902,9 @@ class AsyncCustomersWallets(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -829,6 +931,9 @@ class AsyncCustomersWallets(AsyncResource):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``PUT /customers/{external_customer_id}/wallets/{code}``.
 
@@ -894,6 +999,9 @@ class AsyncCustomersWallets(AsyncResource):
             body=encode_json({"wallet": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -923,6 +1031,9 @@ class AsyncCustomersBase(AsyncResource):
         coupon_code: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[AppliedCoupon]:
         """``GET /customers/{external_customer_id}/applied_coupons``.
 
@@ -954,6 +1065,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def checkout_url(
@@ -963,6 +1077,9 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerCheckoutUrl:
         """``POST /customers/{external_customer_id}/checkout_url``.
 
@@ -986,6 +1103,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def create(
@@ -1029,6 +1149,9 @@ class AsyncCustomersBase(AsyncResource):
         invoice_custom_section_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``POST /customers``.
 
@@ -1130,6 +1253,9 @@ class AsyncCustomersBase(AsyncResource):
             body=encode_json({"customer": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def credit_notes(
@@ -1151,6 +1277,9 @@ class AsyncCustomersBase(AsyncResource):
         self_billed: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[CreditNote]:
         """``GET /customers/{external_customer_id}/credit_notes``.
 
@@ -1192,6 +1321,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def current_usage(
@@ -1212,6 +1344,9 @@ class AsyncCustomersBase(AsyncResource):
         filter_by_presentation: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerUsage:
         """``GET /customers/{external_customer_id}/current_usage``.
 
@@ -1254,6 +1389,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -1263,6 +1401,9 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``DELETE /customers/{external_customer_id}``.
 
@@ -1286,6 +1427,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete_applied_coupon(
@@ -1296,6 +1440,9 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AppliedCoupon:
         """``DELETE /customers/{external_customer_id}/applied_coupons/{applied_coupon_id}``.
 
@@ -1320,6 +1467,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -1329,6 +1479,9 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Customer:
         """``GET /customers/{external_customer_id}``.
 
@@ -1352,6 +1505,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def invoices(
@@ -1375,6 +1531,9 @@ class AsyncCustomersBase(AsyncResource):
         metadata: Mapping[str, str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Invoice]:
         """``GET /customers/{external_customer_id}/invoices``.
 
@@ -1418,6 +1577,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -1438,6 +1600,9 @@ class AsyncCustomersBase(AsyncResource):
         has_customer_type: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Customer]:
         """``GET /customers``.
 
@@ -1476,6 +1641,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def past_usage(
@@ -1490,6 +1658,9 @@ class AsyncCustomersBase(AsyncResource):
         periods_count: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[CustomerUsage]:
         """``GET /customers/{external_customer_id}/past_usage``.
 
@@ -1523,6 +1694,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def payment_requests(
@@ -1536,6 +1710,9 @@ class AsyncCustomersBase(AsyncResource):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[PaymentRequest]:
         """``GET /customers/{external_customer_id}/payment_requests``.
 
@@ -1567,6 +1744,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def payments(
@@ -1579,6 +1759,9 @@ class AsyncCustomersBase(AsyncResource):
         invoice_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Payment]:
         """``GET /customers/{external_customer_id}/payments``.
 
@@ -1606,6 +1789,9 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def portal_url(
@@ -1615,6 +1801,9 @@ class AsyncCustomersBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerPortalUrl:
         """``GET /customers/{external_customer_id}/portal_url``.
 
@@ -1638,6 +1827,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def projected_usage(
@@ -1649,6 +1841,9 @@ class AsyncCustomersBase(AsyncResource):
         apply_taxes: bool | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CustomerProjectedUsage:
         """``GET /customers/{external_customer_id}/projected_usage``.
 
@@ -1680,6 +1875,9 @@ class AsyncCustomersBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def subscriptions(
@@ -1694,6 +1892,9 @@ class AsyncCustomersBase(AsyncResource):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Subscription]:
         """``GET /customers/{external_customer_id}/subscriptions``.
 
@@ -1726,4 +1927,7 @@ class AsyncCustomersBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

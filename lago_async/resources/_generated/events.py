@@ -43,6 +43,9 @@ class AsyncEventsBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """``POST /events/batch_estimate_instant_fees``.
 
@@ -65,6 +68,9 @@ class AsyncEventsBase(AsyncResource):
             body=encode_json({"events": items}, "events"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def create(
@@ -80,6 +86,9 @@ class AsyncEventsBase(AsyncResource):
         properties: Any = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Event:
         """``POST /events``.
 
@@ -128,6 +137,9 @@ class AsyncEventsBase(AsyncResource):
             body=encode_json({"event": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def create_batch(
@@ -137,6 +149,9 @@ class AsyncEventsBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[CreateBatchEventsEvents]:
         """``POST /events/batch``.
 
@@ -159,6 +174,9 @@ class AsyncEventsBase(AsyncResource):
             body=encode_json({"events": items}, "events"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def estimate_fees(
@@ -171,6 +189,9 @@ class AsyncEventsBase(AsyncResource):
         properties: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Fee]:
         """``POST /events/estimate_fees``.
 
@@ -211,6 +232,9 @@ class AsyncEventsBase(AsyncResource):
             body=encode_json({"event": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def estimate_instant_fees(
@@ -228,6 +252,9 @@ class AsyncEventsBase(AsyncResource):
         | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[FeeEstimate]:
         """``POST /events/estimate_instant_fees``.
 
@@ -278,6 +305,9 @@ class AsyncEventsBase(AsyncResource):
             body=encode_json({"event": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -287,6 +317,9 @@ class AsyncEventsBase(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Event:
         """``GET /events/{transaction_id}``.
 
@@ -310,6 +343,9 @@ class AsyncEventsBase(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -324,6 +360,9 @@ class AsyncEventsBase(AsyncResource):
         timestamp_to: str | datetime.date | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Event]:
         """``GET /events``.
 
@@ -355,4 +394,7 @@ class AsyncEventsBase(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -33,6 +33,9 @@ class AsyncFeaturesPrivileges(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``DELETE /features/{code}/privileges/{privilege_code}``.
 
@@ -57,6 +60,9 @@ class AsyncFeaturesPrivileges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -83,6 +89,9 @@ class AsyncFeatures(AsyncResource):
         code: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``POST /features``.
 
@@ -120,10 +129,21 @@ class AsyncFeatures(AsyncResource):
             body=encode_json({"feature": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``DELETE /features/{code}``.
 
@@ -147,10 +167,21 @@ class AsyncFeatures(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``GET /features/{code}``.
 
@@ -174,6 +205,9 @@ class AsyncFeatures(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -184,6 +218,9 @@ class AsyncFeatures(AsyncResource):
         search_term: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Feature]:
         """``GET /features``.
 
@@ -207,6 +244,9 @@ class AsyncFeatures(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -220,6 +260,9 @@ class AsyncFeatures(AsyncResource):
         privileges: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``PUT /features/{code}``.
 
@@ -259,4 +302,7 @@ class AsyncFeatures(AsyncResource):
             body=encode_json({"feature": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ... import types as _models
@@ -22,7 +23,15 @@ class AsyncPaymentReceipts(AsyncResource):
     __slots__ = ()
 
     async def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentReceipt:
         """``GET /payment_receipts/{lago_id}``.
 
@@ -46,6 +55,9 @@ class AsyncPaymentReceipts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -56,6 +68,9 @@ class AsyncPaymentReceipts(AsyncResource):
         invoice_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[PaymentReceipt]:
         """``GET /payment_receipts``.
 
@@ -79,4 +94,7 @@ class AsyncPaymentReceipts(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -35,6 +35,9 @@ class AsyncPaymentRequests(AsyncResource):
         payment_method: PaymentMethodReference | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentRequest:
         """``POST /payment_requests``.
 
@@ -82,10 +85,21 @@ class AsyncPaymentRequests(AsyncResource):
             body=encode_json({"payment_request": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentRequest:
         """``GET /payment_requests/{lago_id}``.
 
@@ -109,6 +123,9 @@ class AsyncPaymentRequests(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
             lenient=True,
         )
 
@@ -123,6 +140,9 @@ class AsyncPaymentRequests(AsyncResource):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[PaymentRequest]:
         """``GET /payment_requests``.
 
@@ -152,4 +172,7 @@ class AsyncPaymentRequests(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -71,6 +71,9 @@ class AsyncPlansChargesFilters(AsyncResource):
         values: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``POST /plans/{code}/charges/{charge_code}/filters``.
 
@@ -122,6 +125,9 @@ class AsyncPlansChargesFilters(AsyncResource):
             body=encode_json({"filter": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -135,6 +141,9 @@ class AsyncPlansChargesFilters(AsyncResource):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``DELETE /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -166,6 +175,9 @@ class AsyncPlansChargesFilters(AsyncResource):
             body=encode_json({"filter": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -177,6 +189,9 @@ class AsyncPlansChargesFilters(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``GET /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -202,6 +217,9 @@ class AsyncPlansChargesFilters(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -214,6 +232,9 @@ class AsyncPlansChargesFilters(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[ChargeFilterFull]:
         """``GET /plans/{code}/charges/{charge_code}/filters``.
 
@@ -241,6 +262,9 @@ class AsyncPlansChargesFilters(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -257,6 +281,9 @@ class AsyncPlansChargesFilters(AsyncResource):
         values: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``PUT /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -307,6 +334,9 @@ class AsyncPlansChargesFilters(AsyncResource):
             body=encode_json({"filter": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -324,6 +354,9 @@ class AsyncPlansEntitlementsPrivileges(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``DELETE /plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}``.
 
@@ -349,6 +382,9 @@ class AsyncPlansEntitlementsPrivileges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -389,6 +425,9 @@ class AsyncPlansCharges(AsyncResource):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``POST /plans/{code}/charges``.
 
@@ -460,6 +499,9 @@ class AsyncPlansCharges(AsyncResource):
             body=encode_json({"charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -472,6 +514,9 @@ class AsyncPlansCharges(AsyncResource):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``DELETE /plans/{code}/charges/{charge_code}``.
 
@@ -502,6 +547,9 @@ class AsyncPlansCharges(AsyncResource):
             body=encode_json({"charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -512,6 +560,9 @@ class AsyncPlansCharges(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``GET /plans/{code}/charges/{charge_code}``.
 
@@ -536,6 +587,9 @@ class AsyncPlansCharges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -547,6 +601,9 @@ class AsyncPlansCharges(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Charge]:
         """``GET /plans/{code}/charges``.
 
@@ -573,6 +630,9 @@ class AsyncPlansCharges(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -601,6 +661,9 @@ class AsyncPlansCharges(AsyncResource):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``PUT /plans/{code}/charges/{charge_code}``.
 
@@ -671,6 +734,9 @@ class AsyncPlansCharges(AsyncResource):
             body=encode_json({"charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -694,6 +760,9 @@ class AsyncPlansEntitlements(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[PlanEntitlement]:
         """``POST /plans/{code}/entitlements``.
 
@@ -721,6 +790,9 @@ class AsyncPlansEntitlements(AsyncResource):
             body=encode_json({"entitlements": dict(entitlements)}, "entitlements"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -731,6 +803,9 @@ class AsyncPlansEntitlements(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``DELETE /plans/{code}/entitlements/{feature_code}``.
 
@@ -755,6 +830,9 @@ class AsyncPlansEntitlements(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -765,6 +843,9 @@ class AsyncPlansEntitlements(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``GET /plans/{code}/entitlements/{feature_code}``.
 
@@ -789,10 +870,21 @@ class AsyncPlansEntitlements(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[PlanEntitlement]:
         """``GET /plans/{code}/entitlements``.
 
@@ -816,6 +908,9 @@ class AsyncPlansEntitlements(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -826,6 +921,9 @@ class AsyncPlansEntitlements(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[PlanEntitlement]:
         """``PATCH /plans/{code}/entitlements``.
 
@@ -853,6 +951,9 @@ class AsyncPlansEntitlements(AsyncResource):
             body=encode_json({"entitlements": dict(entitlements)}, "entitlements"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -881,6 +982,9 @@ class AsyncPlansFixedCharges(AsyncResource):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``POST /plans/{code}/fixed_charges``.
 
@@ -945,6 +1049,9 @@ class AsyncPlansFixedCharges(AsyncResource):
             body=encode_json({"fixed_charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -957,6 +1064,9 @@ class AsyncPlansFixedCharges(AsyncResource):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``DELETE /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -987,6 +1097,9 @@ class AsyncPlansFixedCharges(AsyncResource):
             body=encode_json({"fixed_charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -997,6 +1110,9 @@ class AsyncPlansFixedCharges(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``GET /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -1021,6 +1137,9 @@ class AsyncPlansFixedCharges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -1032,6 +1151,9 @@ class AsyncPlansFixedCharges(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[FixedCharge]:
         """``GET /plans/{code}/fixed_charges``.
 
@@ -1058,6 +1180,9 @@ class AsyncPlansFixedCharges(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -1081,6 +1206,9 @@ class AsyncPlansFixedCharges(AsyncResource):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``PUT /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -1146,6 +1274,9 @@ class AsyncPlansFixedCharges(AsyncResource):
             body=encode_json({"fixed_charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -1162,6 +1293,9 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata/{key}``.
 
@@ -1186,10 +1320,21 @@ class AsyncPlansMetadata(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete_all(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata``.
 
@@ -1213,6 +1358,9 @@ class AsyncPlansMetadata(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def merge(
@@ -1223,6 +1371,9 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /plans/{code}/metadata``.
 
@@ -1250,6 +1401,9 @@ class AsyncPlansMetadata(AsyncResource):
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def replace(
@@ -1260,6 +1414,9 @@ class AsyncPlansMetadata(AsyncResource):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /plans/{code}/metadata``.
 
@@ -1287,6 +1444,9 @@ class AsyncPlansMetadata(AsyncResource):
             body=encode_json({"metadata": dict(metadata)}, "metadata"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -1338,6 +1498,9 @@ class AsyncPlans(AsyncResource):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``POST /plans``.
 
@@ -1424,10 +1587,21 @@ class AsyncPlans(AsyncResource):
             body=encode_json({"plan": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``DELETE /plans/{code}``.
 
@@ -1451,10 +1625,21 @@ class AsyncPlans(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``GET /plans/{code}``.
 
@@ -1478,6 +1663,9 @@ class AsyncPlans(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -1487,6 +1675,9 @@ class AsyncPlans(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Plan]:
         """``GET /plans``.
 
@@ -1509,6 +1700,9 @@ class AsyncPlans(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -1540,6 +1734,9 @@ class AsyncPlans(AsyncResource):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``PUT /plans/{code}``.
 
@@ -1617,4 +1814,7 @@ class AsyncPlans(AsyncResource):
             body=encode_json({"plan": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -75,6 +75,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``POST /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
@@ -129,6 +132,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
             body=encode_json({"filter": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -141,6 +147,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``DELETE /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -169,6 +178,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -181,6 +193,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -209,6 +224,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -222,6 +240,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[ChargeFilterFull]:
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
@@ -250,6 +271,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -267,6 +291,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -320,6 +347,9 @@ class AsyncSubscriptionsChargesFilters(AsyncResource):
             body=encode_json({"filter": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -338,6 +368,9 @@ class AsyncSubscriptionsEntitlementsPrivileges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionEntitlement:
         """``DELETE`` request to:
 
@@ -368,6 +401,9 @@ class AsyncSubscriptionsEntitlementsPrivileges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -385,6 +421,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> list[Alert]:
         """``POST /subscriptions/{external_id}/alerts``.
 
@@ -417,6 +456,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             body=encode_json(dict(body), "body"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -428,6 +470,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``DELETE /subscriptions/{external_id}/alerts/{code}``.
 
@@ -455,6 +500,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete_all(
@@ -465,6 +513,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """``DELETE /subscriptions/{external_id}/alerts``.
 
@@ -489,6 +540,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -500,6 +554,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``GET /subscriptions/{external_id}/alerts/{code}``.
 
@@ -527,6 +584,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -537,6 +597,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Alert]:
         """``GET /subscriptions/{external_id}/alerts``.
 
@@ -563,6 +626,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -579,6 +645,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``PUT /subscriptions/{external_id}/alerts/{code}``.
 
@@ -632,6 +701,9 @@ class AsyncSubscriptionsAlerts(AsyncResource):
             body=encode_json({"alert": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -656,6 +728,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``GET /subscriptions/{external_id}/charges/{charge_code}``.
 
@@ -683,6 +758,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -695,6 +773,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Charge]:
         """``GET /subscriptions/{external_id}/charges``.
 
@@ -722,6 +803,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -743,6 +827,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``PUT /subscriptions/{external_id}/charges/{charge_code}``.
 
@@ -801,6 +888,9 @@ class AsyncSubscriptionsCharges(AsyncResource):
             body=encode_json({"charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -825,6 +915,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionEntitlement:
         """``DELETE /subscriptions/{external_id}/entitlements/{feature_code}``.
 
@@ -852,6 +945,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -862,6 +958,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[SubscriptionEntitlement]:
         """``GET /subscriptions/{external_id}/entitlements``.
 
@@ -888,6 +987,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
             page=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -899,6 +1001,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[SubscriptionEntitlement]:
         """``PATCH /subscriptions/{external_id}/entitlements``.
 
@@ -929,6 +1034,9 @@ class AsyncSubscriptionsEntitlements(AsyncResource):
             body=encode_json({"entitlements": dict(entitlements)}, "entitlements"),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -946,6 +1054,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``GET /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
@@ -973,6 +1084,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -985,6 +1099,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[FixedCharge]:
         """``GET /subscriptions/{external_id}/fixed_charges``.
 
@@ -1012,6 +1129,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -1029,6 +1149,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``PUT /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
@@ -1084,6 +1207,9 @@ class AsyncSubscriptionsFixedCharges(AsyncResource):
             body=encode_json({"fixed_charge": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 
@@ -1136,6 +1262,9 @@ class AsyncSubscriptions(AsyncResource):
         | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionExtended:
         """``POST /subscriptions``.
 
@@ -1207,6 +1336,9 @@ class AsyncSubscriptions(AsyncResource):
             body=encode_json(envelope),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
@@ -1219,6 +1351,9 @@ class AsyncSubscriptions(AsyncResource):
         on_termination_invoice: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Subscription:
         """``DELETE /subscriptions/{external_id}``.
 
@@ -1250,6 +1385,9 @@ class AsyncSubscriptions(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
@@ -1260,6 +1398,9 @@ class AsyncSubscriptions(AsyncResource):
         status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionExtended:
         """``GET /subscriptions/{external_id}``.
 
@@ -1286,10 +1427,21 @@ class AsyncSubscriptions(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def lifetime_usage(
-        self, external_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        external_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> LifetimeUsage:
         """``GET /subscriptions/{external_id}/lifetime_usage``.
 
@@ -1313,6 +1465,9 @@ class AsyncSubscriptions(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -1327,6 +1482,9 @@ class AsyncSubscriptions(AsyncResource):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[Subscription]:
         """``GET /subscriptions``.
 
@@ -1358,6 +1516,9 @@ class AsyncSubscriptions(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -1383,6 +1544,9 @@ class AsyncSubscriptions(AsyncResource):
         status_query: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Subscription:
         """``PUT /subscriptions/{external_id}``.
 
@@ -1453,6 +1617,9 @@ class AsyncSubscriptions(AsyncResource):
             body=encode_json(envelope),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update_lifetime_usage(
@@ -1464,6 +1631,9 @@ class AsyncSubscriptions(AsyncResource):
         external_historical_usage_amount_cents: int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> LifetimeUsage:
         """``PUT /subscriptions/{external_id}/lifetime_usage``.
 
@@ -1504,4 +1674,7 @@ class AsyncSubscriptions(AsyncResource):
             body=encode_json({"lifetime_usage": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

@@ -35,6 +35,9 @@ class AsyncWebhookEndpoints(AsyncResource):
         event_types: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``POST /webhook_endpoints``.
 
@@ -82,10 +85,21 @@ class AsyncWebhookEndpoints(AsyncResource):
             body=encode_json({"webhook_endpoint": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def delete(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``DELETE /webhook_endpoints/{lago_id}``.
 
@@ -109,10 +123,21 @@ class AsyncWebhookEndpoints(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``GET /webhook_endpoints/{lago_id}``.
 
@@ -136,6 +161,9 @@ class AsyncWebhookEndpoints(AsyncResource):
             body=None,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     def list(
@@ -145,6 +173,9 @@ class AsyncWebhookEndpoints(AsyncResource):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPager[WebhookEndpoint]:
         """``GET /webhook_endpoints``.
 
@@ -167,6 +198,9 @@ class AsyncWebhookEndpoints(AsyncResource):
             page=page,
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def update(
@@ -181,6 +215,9 @@ class AsyncWebhookEndpoints(AsyncResource):
         event_types: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``PUT /webhook_endpoints/{lago_id}``.
 
@@ -232,4 +269,7 @@ class AsyncWebhookEndpoints(AsyncResource):
             body=encode_json({"webhook_endpoint": fields}),
             timeout=timeout,
             max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )

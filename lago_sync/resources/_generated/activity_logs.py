@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_sync._pagination import Pager
@@ -24,7 +24,15 @@ class ActivityLogs(ResourceBase[AsyncLago]):
     __slots__ = ()
 
     def get(
-        self, activity_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        activity_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ActivityLog:
         """``GET /activity_logs/{activity_id}``.
 
@@ -40,7 +48,14 @@ class ActivityLogs(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.activity_logs.get(activity_id, timeout=timeout, max_retries=max_retries)
+            b.client.activity_logs.get(
+                activity_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -59,6 +74,9 @@ class ActivityLogs(ResourceBase[AsyncLago]):
         resource_types: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[ActivityLog]:
         """``GET /activity_logs``.
 
@@ -91,6 +109,9 @@ class ActivityLogs(ResourceBase[AsyncLago]):
                 resource_types=resource_types,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

@@ -37,6 +37,9 @@ class AddOns(ResourceBase[AsyncLago]):
         tax_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AddOn:
         """``POST /add_ons``.
 
@@ -64,11 +67,22 @@ class AddOns(ResourceBase[AsyncLago]):
                 tax_codes=tax_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AddOn:
         """``DELETE /add_ons/{code}``.
 
@@ -83,10 +97,27 @@ class AddOns(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.add_ons.delete(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.add_ons.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AddOn:
         """``GET /add_ons/{code}``.
 
@@ -101,7 +132,16 @@ class AddOns(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.add_ons.get(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.add_ons.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -110,6 +150,9 @@ class AddOns(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[AddOn]:
         """``GET /add_ons``.
 
@@ -126,7 +169,13 @@ class AddOns(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.add_ons.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -146,6 +195,9 @@ class AddOns(ResourceBase[AsyncLago]):
         tax_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AddOn:
         """``PUT /add_ons/{code}``.
 
@@ -177,5 +229,8 @@ class AddOns(ResourceBase[AsyncLago]):
                 tax_codes=tax_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

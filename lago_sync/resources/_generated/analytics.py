@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_sync._pagination import Pager
@@ -37,6 +38,9 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[GrossRevenue]:
         """``GET /analytics/gross_revenue``.
 
@@ -59,6 +63,9 @@ class Analytics(ResourceBase[AsyncLago]):
                 months=months,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -70,6 +77,9 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[InvoiceCollection]:
         """``GET /analytics/invoice_collection``.
 
@@ -86,7 +96,13 @@ class Analytics(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.analytics.invoice_collection(
-                currency=currency, months=months, timeout=timeout, max_retries=max_retries
+                currency=currency,
+                months=months,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -98,6 +114,9 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[InvoicedUsage]:
         """``GET /analytics/invoiced_usage``.
 
@@ -114,7 +133,13 @@ class Analytics(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.analytics.invoiced_usage(
-                currency=currency, months=months, timeout=timeout, max_retries=max_retries
+                currency=currency,
+                months=months,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -126,6 +151,9 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Mrr]:
         """``GET /analytics/mrr``.
 
@@ -142,7 +170,13 @@ class Analytics(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.analytics.mrr(
-                currency=currency, months=months, timeout=timeout, max_retries=max_retries
+                currency=currency,
+                months=months,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -155,6 +189,9 @@ class Analytics(ResourceBase[AsyncLago]):
         months: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[OverdueBalance]:
         """``GET /analytics/overdue_balance``.
 
@@ -177,6 +214,9 @@ class Analytics(ResourceBase[AsyncLago]):
                 months=months,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -197,6 +237,9 @@ class Analytics(ResourceBase[AsyncLago]):
         billable_metric_code: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Usage]:
         """``GET /analytics/usage``.
 
@@ -229,6 +272,9 @@ class Analytics(ResourceBase[AsyncLago]):
                 billable_metric_code=billable_metric_code,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

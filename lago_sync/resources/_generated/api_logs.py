@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_sync._pagination import Pager
@@ -24,7 +24,15 @@ class ApiLogs(ResourceBase[AsyncLago]):
     __slots__ = ()
 
     def get(
-        self, request_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        request_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ApiLog:
         """``GET /api_logs/{request_id}``.
 
@@ -40,7 +48,14 @@ class ApiLogs(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.api_logs.get(request_id, timeout=timeout, max_retries=max_retries)
+            b.client.api_logs.get(
+                request_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -56,6 +71,9 @@ class ApiLogs(ResourceBase[AsyncLago]):
         request_paths: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[ApiLog]:
         """``GET /api_logs``.
 
@@ -84,6 +102,9 @@ class ApiLogs(ResourceBase[AsyncLago]):
                 request_paths=request_paths,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

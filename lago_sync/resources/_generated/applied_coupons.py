@@ -38,6 +38,9 @@ class AppliedCoupons(ResourceBase[AsyncLago]):
         percentage_rate: Decimal | str | int | float | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AppliedCoupon:
         """``POST /applied_coupons``.
 
@@ -67,6 +70,9 @@ class AppliedCoupons(ResourceBase[AsyncLago]):
                 percentage_rate=percentage_rate,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -80,6 +86,9 @@ class AppliedCoupons(ResourceBase[AsyncLago]):
         coupon_code: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[AppliedCoupon]:
         """``GET /applied_coupons``.
 
@@ -104,6 +113,9 @@ class AppliedCoupons(ResourceBase[AsyncLago]):
                 coupon_code=coupon_code,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

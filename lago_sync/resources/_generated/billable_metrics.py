@@ -48,6 +48,9 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         filters: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``POST /billable_metrics``.
 
@@ -80,11 +83,22 @@ class BillableMetrics(ResourceBase[AsyncLago]):
                 filters=filters,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``DELETE /billable_metrics/{code}``.
 
@@ -100,7 +114,14 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.billable_metrics.delete(code, timeout=timeout, max_retries=max_retries)
+            b.client.billable_metrics.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def evaluate_expression(
@@ -115,6 +136,9 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ExpressionResult:
         """``POST /billable_metrics/evaluate_expression``.
 
@@ -135,12 +159,27 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.billable_metrics.evaluate_expression(
-                body, expression=expression, event=event, timeout=timeout, max_retries=max_retries
+                body,
+                expression=expression,
+                event=event,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``GET /billable_metrics/{code}``.
 
@@ -156,7 +195,14 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.billable_metrics.get(code, timeout=timeout, max_retries=max_retries)
+            b.client.billable_metrics.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -166,6 +212,9 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[BillableMetric]:
         """``GET /billable_metrics``.
 
@@ -182,7 +231,13 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.billable_metrics.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -206,6 +261,9 @@ class BillableMetrics(ResourceBase[AsyncLago]):
         filters: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillableMetric:
         """``PUT /billable_metrics/{code}``.
 
@@ -242,5 +300,8 @@ class BillableMetrics(ResourceBase[AsyncLago]):
                 filters=filters,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -62,6 +62,9 @@ class BillingEntities(ResourceBase[AsyncLago]):
         logo: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntity:
         """``POST /billing_entities``.
 
@@ -107,11 +110,22 @@ class BillingEntities(ResourceBase[AsyncLago]):
                 logo=logo,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntityExtended:
         """``GET /billing_entities/{code}``.
 
@@ -127,11 +141,24 @@ class BillingEntities(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.billing_entities.get(code, timeout=timeout, max_retries=max_retries)
+            b.client.billing_entities.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[BillingEntity]:
         """``GET /billing_entities``.
 
@@ -144,7 +171,16 @@ class BillingEntities(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return Pager(b.client.billing_entities.list(timeout=timeout, max_retries=max_retries), b)
+        return Pager(
+            b.client.billing_entities.list(
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            ),
+            b,
+        )
 
     def update(
         self,
@@ -180,6 +216,9 @@ class BillingEntities(ResourceBase[AsyncLago]):
         invoice_custom_section_codes: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> BillingEntityExtended:
         """``PUT /billing_entities/{code}``.
 
@@ -228,5 +267,8 @@ class BillingEntities(ResourceBase[AsyncLago]):
                 invoice_custom_section_codes=invoice_custom_section_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -51,6 +51,9 @@ class Coupons(ResourceBase[AsyncLago]):
         applies_to: CouponCreateInputAppliesTo | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Coupon:
         """``POST /coupons``.
 
@@ -84,11 +87,22 @@ class Coupons(ResourceBase[AsyncLago]):
                 applies_to=applies_to,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Coupon:
         """``DELETE /coupons/{code}``.
 
@@ -103,10 +117,27 @@ class Coupons(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.coupons.delete(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.coupons.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Coupon:
         """``GET /coupons/{code}``.
 
@@ -121,7 +152,16 @@ class Coupons(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.coupons.get(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.coupons.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -130,6 +170,9 @@ class Coupons(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Coupon]:
         """``GET /coupons``.
 
@@ -146,7 +189,13 @@ class Coupons(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.coupons.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -172,6 +221,9 @@ class Coupons(ResourceBase[AsyncLago]):
         applies_to: CouponUpdateInputAppliesTo | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Coupon:
         """``PUT /coupons/{code}``.
 
@@ -209,5 +261,8 @@ class Coupons(ResourceBase[AsyncLago]):
                 applies_to=applies_to,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

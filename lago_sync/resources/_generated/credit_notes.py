@@ -57,6 +57,9 @@ class CreditNotes(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CreditNoteExtended:
         """``POST /credit_notes``.
 
@@ -87,11 +90,22 @@ class CreditNotes(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def download(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CreditNote:
         """``POST /credit_notes/{lago_id}/download``.
 
@@ -107,7 +121,14 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.credit_notes.download(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.credit_notes.download(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def estimate(
@@ -119,6 +140,9 @@ class CreditNotes(ResourceBase[AsyncLago]):
         items: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> EstimatedCreditNote:
         """``POST /credit_notes/estimate``.
 
@@ -143,11 +167,22 @@ class CreditNotes(ResourceBase[AsyncLago]):
                 items=items,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CreditNoteExtended:
         """``GET /credit_notes/{lago_id}``.
 
@@ -163,7 +198,14 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.credit_notes.get(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.credit_notes.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -186,6 +228,9 @@ class CreditNotes(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[CreditNote]:
         """``GET /credit_notes``.
 
@@ -222,6 +267,9 @@ class CreditNotes(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -236,6 +284,9 @@ class CreditNotes(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CreditNoteExtended:
         """``PUT /credit_notes/{lago_id}``.
 
@@ -264,11 +315,22 @@ class CreditNotes(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def void(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CreditNoteExtended:
         """``PUT /credit_notes/{lago_id}/void``.
 
@@ -284,7 +346,14 @@ class CreditNotes(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.credit_notes.void(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.credit_notes.void(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
 
@@ -301,6 +370,9 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata/{key}``.
 
@@ -317,12 +389,26 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.credit_notes.metadata.delete(
-                lago_id, key, timeout=timeout, max_retries=max_retries
+                lago_id,
+                key,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete_all(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /credit_notes/{lago_id}/metadata``.
 
@@ -339,7 +425,12 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.credit_notes.metadata.delete_all(
-                lago_id, timeout=timeout, max_retries=max_retries
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -351,6 +442,9 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /credit_notes/{lago_id}/metadata``.
 
@@ -369,7 +463,13 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.credit_notes.metadata.merge(
-                lago_id, metadata, timeout=timeout, max_retries=max_retries
+                lago_id,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -381,6 +481,9 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /credit_notes/{lago_id}/metadata``.
 
@@ -399,6 +502,12 @@ class CreditNotesMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.credit_notes.metadata.replace(
-                lago_id, metadata, timeout=timeout, max_retries=max_retries
+                lago_id,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -55,6 +55,9 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentMethod:
         """``DELETE /customers/{external_customer_id}/payment_methods/{lago_id}``.
 
@@ -71,7 +74,13 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.payment_methods.delete(
-                external_customer_id, lago_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -84,6 +93,9 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[PaymentMethod]:
         """``GET /customers/{external_customer_id}/payment_methods``.
 
@@ -108,6 +120,9 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
                 per_page=per_page,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -120,6 +135,9 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentMethod:
         """``PUT /customers/{external_customer_id}/payment_methods/{lago_id}/set_as_default``.
 
@@ -136,7 +154,13 @@ class CustomersPaymentMethods(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.payment_methods.set_as_default(
-                external_customer_id, lago_id, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -189,6 +213,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``POST /customers/{external_customer_id}/wallets``.
 
@@ -237,6 +264,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -248,6 +278,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``DELETE /customers/{external_customer_id}/wallets/{code}``.
 
@@ -264,7 +297,13 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.delete(
-                external_customer_id, code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -276,6 +315,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``GET /customers/{external_customer_id}/wallets/{code}``.
 
@@ -292,7 +334,13 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.get(
-                external_customer_id, code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -306,6 +354,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Wallet]:
         """``GET /customers/{external_customer_id}/wallets``.
 
@@ -332,6 +383,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -360,6 +414,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``PUT /customers/{external_customer_id}/wallets/{code}``.
 
@@ -397,6 +454,9 @@ class CustomersWallets(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -415,6 +475,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> list[WalletAlert]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -434,7 +497,14 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.alerts.create(
-                external_customer_id, wallet_code, body, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                body,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -447,6 +517,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -463,7 +536,14 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.alerts.delete(
-                external_customer_id, wallet_code, code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -475,6 +555,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -491,7 +574,13 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         b.live.run(
             b.client.customers.wallets.alerts.delete_all(
-                external_customer_id, wallet_code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -504,6 +593,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -520,7 +612,14 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.alerts.get(
-                external_customer_id, wallet_code, code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -532,6 +631,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[WalletAlert]:
         """``GET /customers/{external_customer_id}/wallets/{wallet_code}/alerts``.
 
@@ -549,7 +651,13 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.customers.wallets.alerts.list(
-                external_customer_id, wallet_code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -567,6 +675,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
         thresholds: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletAlert:
         """``PUT /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}``.
 
@@ -596,6 +707,9 @@ class CustomersWalletsAlerts(ResourceBase[AsyncLago]):
                 thresholds=thresholds,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -614,6 +728,9 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata/{key}``.
 
@@ -630,7 +747,14 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.metadata.delete(
-                external_customer_id, wallet_code, key, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                key,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -642,6 +766,9 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -658,7 +785,13 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.customers.wallets.metadata.delete_all(
-                external_customer_id, wallet_code, timeout=timeout, max_retries=max_retries
+                external_customer_id,
+                wallet_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -671,6 +804,9 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -694,6 +830,9 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
                 metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -706,6 +845,9 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /customers/{external_customer_id}/wallets/{wallet_code}/metadata``.
 
@@ -729,5 +871,8 @@ class CustomersWalletsMetadata(ResourceBase[AsyncLago]):
                 metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

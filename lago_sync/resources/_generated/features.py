@@ -45,6 +45,9 @@ class Features(ResourceBase[AsyncLago]):
         code: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``POST /features``.
 
@@ -71,11 +74,22 @@ class Features(ResourceBase[AsyncLago]):
                 code=code,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``DELETE /features/{code}``.
 
@@ -90,10 +104,27 @@ class Features(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.features.delete(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.features.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``GET /features/{code}``.
 
@@ -108,7 +139,16 @@ class Features(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.features.get(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.features.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -118,6 +158,9 @@ class Features(ResourceBase[AsyncLago]):
         search_term: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Feature]:
         """``GET /features``.
 
@@ -140,6 +183,9 @@ class Features(ResourceBase[AsyncLago]):
                 search_term=search_term,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -155,6 +201,9 @@ class Features(ResourceBase[AsyncLago]):
         privileges: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``PUT /features/{code}``.
 
@@ -182,6 +231,9 @@ class Features(ResourceBase[AsyncLago]):
                 privileges=privileges,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -199,6 +251,9 @@ class FeaturesPrivileges(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Feature:
         """``DELETE /features/{code}/privileges/{privilege_code}``.
 
@@ -215,6 +270,12 @@ class FeaturesPrivileges(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.features.privileges.delete(
-                code, privilege_code, timeout=timeout, max_retries=max_retries
+                code,
+                privilege_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

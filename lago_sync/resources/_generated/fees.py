@@ -25,7 +25,15 @@ class Fees(ResourceBase[AsyncLago]):
     __slots__ = ()
 
     def delete(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Fee:
         """``DELETE /fees/{lago_id}``.
 
@@ -40,10 +48,27 @@ class Fees(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.fees.delete(lago_id, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.fees.delete(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Fee:
         """``GET /fees/{lago_id}``.
 
@@ -58,7 +83,16 @@ class Fees(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.fees.get(lago_id, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.fees.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -82,6 +116,9 @@ class Fees(ResourceBase[AsyncLago]):
         refunded_at_to: str | datetime.date | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Fee]:
         """``GET /fees``.
 
@@ -121,6 +158,9 @@ class Fees(ResourceBase[AsyncLago]):
                 refunded_at_to=refunded_at_to,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -134,6 +174,9 @@ class Fees(ResourceBase[AsyncLago]):
         payment_status: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Fee:
         """``PUT /fees/{lago_id}``.
 
@@ -161,5 +204,8 @@ class Fees(ResourceBase[AsyncLago]):
                 payment_status=payment_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

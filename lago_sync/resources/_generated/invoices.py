@@ -53,6 +53,9 @@ class Invoices(ResourceBase[AsyncLago]):
         payment_method: PaymentMethodReference | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices``.
 
@@ -82,11 +85,22 @@ class Invoices(ResourceBase[AsyncLago]):
                 payment_method=payment_method,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``DELETE /invoices/{lago_id}``.
 
@@ -102,11 +116,26 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.delete(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.delete(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def download(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices/{lago_id}/download``.
 
@@ -122,11 +151,26 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.download(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.download(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def finalize(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``PUT /invoices/{lago_id}/finalize``.
 
@@ -142,11 +186,26 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.finalize(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.finalize(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``GET /invoices/{lago_id}``.
 
@@ -161,7 +220,16 @@ class Invoices(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.invoices.get(lago_id, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.invoices.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -185,6 +253,9 @@ class Invoices(ResourceBase[AsyncLago]):
         metadata: Mapping[str, str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Invoice]:
         """``GET /invoices``.
 
@@ -224,12 +295,23 @@ class Invoices(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
 
     def lose_dispute(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices/{lago_id}/lose_dispute``.
 
@@ -245,11 +327,26 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.lose_dispute(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.lose_dispute(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def payment_url(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoicePaymentDetails:
         """``POST /invoices/{lago_id}/payment_url``.
 
@@ -265,7 +362,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.payment_url(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.payment_url(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def preview(
@@ -285,6 +389,9 @@ class Invoices(ResourceBase[AsyncLago]):
         billing_entity_code: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices/preview``.
 
@@ -314,11 +421,22 @@ class Invoices(ResourceBase[AsyncLago]):
                 billing_entity_code=billing_entity_code,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def refresh(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``PUT /invoices/{lago_id}/refresh``.
 
@@ -334,11 +452,26 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.refresh(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.refresh(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def retry(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices/{lago_id}/retry``.
 
@@ -354,7 +487,14 @@ class Invoices(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.invoices.retry(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.invoices.retry(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def retry_payment(
@@ -367,6 +507,9 @@ class Invoices(ResourceBase[AsyncLago]):
         payment_method_id: str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """``POST /invoices/{lago_id}/retry_payment``.
 
@@ -393,6 +536,9 @@ class Invoices(ResourceBase[AsyncLago]):
                 payment_method_id=payment_method_id,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -406,6 +552,9 @@ class Invoices(ResourceBase[AsyncLago]):
         metadata: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``PUT /invoices/{lago_id}``.
 
@@ -432,6 +581,9 @@ class Invoices(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -446,6 +598,9 @@ class Invoices(ResourceBase[AsyncLago]):
         credit_amount: int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> InvoiceExtended:
         """``POST /invoices/{lago_id}/void``.
 
@@ -473,5 +628,8 @@ class Invoices(ResourceBase[AsyncLago]):
                 credit_amount=credit_amount,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -58,6 +58,9 @@ class OrganizationNamespace(ResourceBase[AsyncLago]):
         finalize_zero_amount_invoice: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Organization:
         """``PUT /organizations``.
 
@@ -97,5 +100,8 @@ class OrganizationNamespace(ResourceBase[AsyncLago]):
                 finalize_zero_amount_invoice=finalize_zero_amount_invoice,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

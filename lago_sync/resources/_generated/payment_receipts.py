@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_sync._pagination import Pager
@@ -22,7 +23,15 @@ class PaymentReceipts(ResourceBase[AsyncLago]):
     __slots__ = ()
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentReceipt:
         """``GET /payment_receipts/{lago_id}``.
 
@@ -38,7 +47,14 @@ class PaymentReceipts(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.payment_receipts.get(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.payment_receipts.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -49,6 +65,9 @@ class PaymentReceipts(ResourceBase[AsyncLago]):
         invoice_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[PaymentReceipt]:
         """``GET /payment_receipts``.
 
@@ -71,6 +90,9 @@ class PaymentReceipts(ResourceBase[AsyncLago]):
                 invoice_id=invoice_id,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

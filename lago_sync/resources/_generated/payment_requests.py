@@ -34,6 +34,9 @@ class PaymentRequests(ResourceBase[AsyncLago]):
         payment_method: PaymentMethodReference | Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentRequest:
         """``POST /payment_requests``.
 
@@ -61,11 +64,22 @@ class PaymentRequests(ResourceBase[AsyncLago]):
                 payment_method=payment_method,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PaymentRequest:
         """``GET /payment_requests/{lago_id}``.
 
@@ -81,7 +95,14 @@ class PaymentRequests(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.payment_requests.get(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.payment_requests.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -95,6 +116,9 @@ class PaymentRequests(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[PaymentRequest]:
         """``GET /payment_requests``.
 
@@ -120,6 +144,9 @@ class PaymentRequests(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

@@ -35,6 +35,9 @@ class Payments(ResourceBase[AsyncLago]):
         paid_at: datetime.date | str | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Payment:
         """``POST /payments``.
 
@@ -61,11 +64,22 @@ class Payments(ResourceBase[AsyncLago]):
                 paid_at=paid_at,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Payment:
         """``GET /payments/{lago_id}``.
 
@@ -80,7 +94,16 @@ class Payments(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.payments.get(lago_id, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.payments.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -91,6 +114,9 @@ class Payments(ResourceBase[AsyncLago]):
         invoice_id: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Payment]:
         """``GET /payments``.
 
@@ -114,6 +140,9 @@ class Payments(ResourceBase[AsyncLago]):
                 invoice_id=invoice_id,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )

@@ -107,6 +107,9 @@ class Plans(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``POST /plans``.
 
@@ -147,11 +150,22 @@ class Plans(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``DELETE /plans/{code}``.
 
@@ -166,10 +180,27 @@ class Plans(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.plans.delete(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.plans.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``GET /plans/{code}``.
 
@@ -184,7 +215,16 @@ class Plans(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.plans.get(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.plans.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -193,6 +233,9 @@ class Plans(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Plan]:
         """``GET /plans``.
 
@@ -209,7 +252,13 @@ class Plans(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.plans.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -243,6 +292,9 @@ class Plans(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Plan:
         """``PUT /plans/{code}``.
 
@@ -285,6 +337,9 @@ class Plans(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -326,6 +381,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``POST /plans/{code}/charges``.
 
@@ -366,6 +424,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
                 prorated=prorated,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -379,6 +440,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``DELETE /plans/{code}/charges/{charge_code}``.
 
@@ -405,6 +469,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
                 cascade_updates=cascade_updates,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -416,6 +483,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``GET /plans/{code}/charges/{charge_code}``.
 
@@ -431,7 +501,15 @@ class PlansCharges(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.plans.charges.get(code, charge_code, timeout=timeout, max_retries=max_retries)
+            b.client.plans.charges.get(
+                code,
+                charge_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -443,6 +521,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Charge]:
         """``GET /plans/{code}/charges``.
 
@@ -462,7 +543,14 @@ class PlansCharges(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.plans.charges.list(
-                code, page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                code,
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -493,6 +581,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``PUT /plans/{code}/charges/{charge_code}``.
 
@@ -532,6 +623,9 @@ class PlansCharges(ResourceBase[AsyncLago]):
                 prorated=prorated,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -556,6 +650,9 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[PlanEntitlement]:
         """``POST /plans/{code}/entitlements``.
 
@@ -574,7 +671,13 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.entitlements.create(
-                code, entitlements, timeout=timeout, max_retries=max_retries
+                code,
+                entitlements,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -586,6 +689,9 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``DELETE /plans/{code}/entitlements/{feature_code}``.
 
@@ -602,7 +708,13 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.entitlements.delete(
-                code, feature_code, timeout=timeout, max_retries=max_retries
+                code,
+                feature_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -614,6 +726,9 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``GET /plans/{code}/entitlements/{feature_code}``.
 
@@ -630,12 +745,26 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.entitlements.get(
-                code, feature_code, timeout=timeout, max_retries=max_retries
+                code,
+                feature_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def list(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[PlanEntitlement]:
         """``GET /plans/{code}/entitlements``.
 
@@ -652,7 +781,15 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return Pager(
-            b.client.plans.entitlements.list(code, timeout=timeout, max_retries=max_retries), b
+            b.client.plans.entitlements.list(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            ),
+            b,
         )
 
     def update(
@@ -663,6 +800,9 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[PlanEntitlement]:
         """``PATCH /plans/{code}/entitlements``.
 
@@ -681,7 +821,13 @@ class PlansEntitlements(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.entitlements.update(
-                code, entitlements, timeout=timeout, max_retries=max_retries
+                code,
+                entitlements,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -711,6 +857,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``POST /plans/{code}/fixed_charges``.
 
@@ -747,6 +896,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
                 prorated=prorated,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -760,6 +912,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``DELETE /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -786,6 +941,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
                 cascade_updates=cascade_updates,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -797,6 +955,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``GET /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -813,7 +974,13 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.fixed_charges.get(
-                code, fixed_charge_code, timeout=timeout, max_retries=max_retries
+                code,
+                fixed_charge_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -826,6 +993,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[FixedCharge]:
         """``GET /plans/{code}/fixed_charges``.
 
@@ -845,7 +1015,14 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.plans.fixed_charges.list(
-                code, page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                code,
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -871,6 +1048,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
         prorated: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``PUT /plans/{code}/fixed_charges/{fixed_charge_code}``.
 
@@ -908,6 +1088,9 @@ class PlansFixedCharges(ResourceBase[AsyncLago]):
                 prorated=prorated,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -925,6 +1108,9 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata/{key}``.
 
@@ -940,11 +1126,27 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.plans.metadata.delete(code, key, timeout=timeout, max_retries=max_retries)
+            b.client.plans.metadata.delete(
+                code,
+                key,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def delete_all(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /plans/{code}/metadata``.
 
@@ -960,7 +1162,14 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.plans.metadata.delete_all(code, timeout=timeout, max_retries=max_retries)
+            b.client.plans.metadata.delete_all(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def merge(
@@ -971,6 +1180,9 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /plans/{code}/metadata``.
 
@@ -988,7 +1200,15 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.plans.metadata.merge(code, metadata, timeout=timeout, max_retries=max_retries)
+            b.client.plans.metadata.merge(
+                code,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def replace(
@@ -999,6 +1219,9 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /plans/{code}/metadata``.
 
@@ -1017,7 +1240,13 @@ class PlansMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.metadata.replace(
-                code, metadata, timeout=timeout, max_retries=max_retries
+                code,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1040,6 +1269,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         values: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``POST /plans/{code}/charges/{charge_code}/filters``.
 
@@ -1071,6 +1303,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
                 values=values,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1085,6 +1320,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         cascade_updates: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``DELETE /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1112,6 +1350,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
                 cascade_updates=cascade_updates,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1124,6 +1365,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``GET /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1140,7 +1384,14 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.charges.filters.get(
-                code, charge_code, filter_id, timeout=timeout, max_retries=max_retries
+                code,
+                charge_code,
+                filter_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1154,6 +1405,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[ChargeFilterFull]:
         """``GET /plans/{code}/charges/{charge_code}/filters``.
 
@@ -1179,6 +1433,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
                 per_page=per_page,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -1197,6 +1454,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
         values: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``PUT /plans/{code}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1227,6 +1487,9 @@ class PlansChargesFilters(ResourceBase[AsyncLago]):
                 values=values,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1245,6 +1508,9 @@ class PlansEntitlementsPrivileges(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> PlanEntitlement:
         """``DELETE /plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}``.
 
@@ -1261,6 +1527,13 @@ class PlansEntitlementsPrivileges(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.plans.entitlements.privileges.delete(
-                code, feature_code, privilege_code, timeout=timeout, max_retries=max_retries
+                code,
+                feature_code,
+                privilege_code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

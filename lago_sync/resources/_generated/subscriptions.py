@@ -111,6 +111,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionExtended:
         """``POST /subscriptions``.
 
@@ -150,6 +153,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
                 authorization=authorization,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -163,6 +169,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         on_termination_invoice: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Subscription:
         """``DELETE /subscriptions/{external_id}``.
 
@@ -188,6 +197,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
                 on_termination_invoice=on_termination_invoice,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -199,6 +211,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionExtended:
         """``GET /subscriptions/{external_id}``.
 
@@ -217,12 +232,26 @@ class Subscriptions(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.subscriptions.get(
-                external_id, status=status, timeout=timeout, max_retries=max_retries
+                external_id,
+                status=status,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def lifetime_usage(
-        self, external_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        external_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> LifetimeUsage:
         """``GET /subscriptions/{external_id}/lifetime_usage``.
 
@@ -239,7 +268,12 @@ class Subscriptions(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.subscriptions.lifetime_usage(
-                external_id, timeout=timeout, max_retries=max_retries
+                external_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -255,6 +289,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Subscription]:
         """``GET /subscriptions``.
 
@@ -282,6 +319,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -309,6 +349,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         status_query: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Subscription:
         """``PUT /subscriptions/{external_id}``.
 
@@ -351,6 +394,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
                 status_query=status_query,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -363,6 +409,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
         external_historical_usage_amount_cents: int | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> LifetimeUsage:
         """``PUT /subscriptions/{external_id}/lifetime_usage``.
 
@@ -390,6 +439,9 @@ class Subscriptions(ResourceBase[AsyncLago]):
                 external_historical_usage_amount_cents=external_historical_usage_amount_cents,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -408,6 +460,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> list[Alert]:
         """``POST /subscriptions/{external_id}/alerts``.
 
@@ -434,6 +489,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -446,6 +504,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``DELETE /subscriptions/{external_id}/alerts/{code}``.
 
@@ -469,6 +530,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -480,6 +544,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """``DELETE /subscriptions/{external_id}/alerts``.
 
@@ -502,6 +569,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -514,6 +584,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``GET /subscriptions/{external_id}/alerts/{code}``.
 
@@ -537,6 +610,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -548,6 +624,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Alert]:
         """``GET /subscriptions/{external_id}/alerts``.
 
@@ -571,6 +650,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -589,6 +671,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Alert:
         """``PUT /subscriptions/{external_id}/alerts/{code}``.
 
@@ -621,6 +706,9 @@ class SubscriptionsAlerts(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -646,6 +734,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``GET /subscriptions/{external_id}/charges/{charge_code}``.
 
@@ -669,6 +760,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -682,6 +776,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Charge]:
         """``GET /subscriptions/{external_id}/charges``.
 
@@ -708,6 +805,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -731,6 +831,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Charge:
         """``PUT /subscriptions/{external_id}/charges/{charge_code}``.
 
@@ -766,6 +869,9 @@ class SubscriptionsCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -791,6 +897,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionEntitlement:
         """``DELETE /subscriptions/{external_id}/entitlements/{feature_code}``.
 
@@ -814,6 +923,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -825,6 +937,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[SubscriptionEntitlement]:
         """``GET /subscriptions/{external_id}/entitlements``.
 
@@ -848,6 +963,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -861,6 +979,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[SubscriptionEntitlement]:
         """``PATCH /subscriptions/{external_id}/entitlements``.
 
@@ -886,6 +1007,9 @@ class SubscriptionsEntitlements(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -904,6 +1028,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``GET /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
@@ -927,6 +1054,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -940,6 +1070,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[FixedCharge]:
         """``GET /subscriptions/{external_id}/fixed_charges``.
 
@@ -966,6 +1099,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -985,6 +1121,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> FixedCharge:
         """``PUT /subscriptions/{external_id}/fixed_charges/{fixed_charge_code}``.
 
@@ -1019,6 +1158,9 @@ class SubscriptionsFixedCharges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1042,6 +1184,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``POST /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
@@ -1076,6 +1221,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1089,6 +1237,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``DELETE /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1113,6 +1264,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1126,6 +1280,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1150,6 +1307,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1164,6 +1324,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[ChargeFilterFull]:
         """``GET /subscriptions/{external_id}/charges/{charge_code}/filters``.
 
@@ -1191,6 +1354,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -1210,6 +1376,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChargeFilterFull:
         """``PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}``.
 
@@ -1243,6 +1412,9 @@ class SubscriptionsChargesFilters(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -1262,6 +1434,9 @@ class SubscriptionsEntitlementsPrivileges(ResourceBase[AsyncLago]):
         subscription_status: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SubscriptionEntitlement:
         """``DELETE`` request to:
 
@@ -1288,5 +1463,8 @@ class SubscriptionsEntitlementsPrivileges(ResourceBase[AsyncLago]):
                 subscription_status=subscription_status,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -36,6 +36,9 @@ class Taxes(ResourceBase[AsyncLago]):
         applied_to_organization: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Tax:
         """``POST /taxes``.
 
@@ -61,11 +64,22 @@ class Taxes(ResourceBase[AsyncLago]):
                 applied_to_organization=applied_to_organization,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Tax:
         """``DELETE /taxes/{code}``.
 
@@ -80,10 +94,27 @@ class Taxes(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.taxes.delete(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.taxes.delete(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def get(
-        self, code: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        code: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Tax:
         """``GET /taxes/{code}``.
 
@@ -98,7 +129,16 @@ class Taxes(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.taxes.get(code, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.taxes.get(
+                code,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -107,6 +147,9 @@ class Taxes(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Tax]:
         """``GET /taxes``.
 
@@ -123,7 +166,13 @@ class Taxes(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.taxes.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -141,6 +190,9 @@ class Taxes(ResourceBase[AsyncLago]):
         applied_to_organization: bool | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Tax:
         """``PUT /taxes/{code}``.
 
@@ -170,5 +222,8 @@ class Taxes(ResourceBase[AsyncLago]):
                 applied_to_organization=applied_to_organization,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -86,6 +86,9 @@ class Wallets(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``POST /wallets``.
 
@@ -130,11 +133,22 @@ class Wallets(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``DELETE /wallets/{lago_id}``.
 
@@ -150,11 +164,26 @@ class Wallets(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.wallets.delete(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.wallets.delete(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``GET /wallets/{lago_id}``.
 
@@ -169,7 +198,16 @@ class Wallets(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.wallets.get(lago_id, timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.wallets.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
 
     def list(
         self,
@@ -181,6 +219,9 @@ class Wallets(ResourceBase[AsyncLago]):
         billing_entity_codes: Sequence[str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[Wallet]:
         """``GET /wallets``.
 
@@ -205,6 +246,9 @@ class Wallets(ResourceBase[AsyncLago]):
                 billing_entity_codes=billing_entity_codes,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -232,6 +276,9 @@ class Wallets(ResourceBase[AsyncLago]):
         metadata: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Wallet:
         """``PUT /wallets/{lago_id}``.
 
@@ -268,6 +315,9 @@ class Wallets(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -285,6 +335,9 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata/{key}``.
 
@@ -300,11 +353,27 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.wallets.metadata.delete(lago_id, key, timeout=timeout, max_retries=max_retries)
+            b.client.wallets.metadata.delete(
+                lago_id,
+                key,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def delete_all(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``DELETE /wallets/{lago_id}/metadata``.
 
@@ -320,7 +389,14 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.wallets.metadata.delete_all(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.wallets.metadata.delete_all(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def merge(
@@ -331,6 +407,9 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``PATCH /wallets/{lago_id}/metadata``.
 
@@ -349,7 +428,13 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.wallets.metadata.merge(
-                lago_id, metadata, timeout=timeout, max_retries=max_retries
+                lago_id,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -361,6 +446,9 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``POST /wallets/{lago_id}/metadata``.
 
@@ -379,7 +467,13 @@ class WalletsMetadata(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.wallets.metadata.replace(
-                lago_id, metadata, timeout=timeout, max_retries=max_retries
+                lago_id,
+                metadata,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -398,6 +492,9 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[WalletTransactionConsumption]:
         """``GET /wallet_transactions/{lago_id}/consumptions``.
 
@@ -417,7 +514,14 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.wallets.transactions.consumptions(
-                lago_id, page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                lago_id,
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -443,6 +547,9 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         metadata: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[WalletTransaction]:
         """``POST /wallet_transactions``.
 
@@ -477,6 +584,9 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
                 metadata=metadata,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
@@ -489,6 +599,9 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[WalletTransactionFunding]:
         """``GET /wallet_transactions/{lago_id}/fundings``.
 
@@ -508,13 +621,28 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.wallets.transactions.fundings(
-                lago_id, page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                lago_id,
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletTransaction:
         """``GET /wallet_transactions/{lago_id}``.
 
@@ -530,7 +658,14 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.wallets.transactions.get(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.wallets.transactions.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -545,6 +680,9 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         transaction_type: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[WalletTransaction]:
         """``GET /wallets/{lago_id}/wallet_transactions``.
 
@@ -573,12 +711,23 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
                 transaction_type=transaction_type,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
 
     def payment_url(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WalletTransactionPaymentDetails:
         """``POST /wallet_transactions/{lago_id}/payment_url``.
 
@@ -595,6 +744,11 @@ class WalletsTransactions(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return b.live.run(
             b.client.wallets.transactions.payment_url(
-                lago_id, timeout=timeout, max_retries=max_retries
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -41,6 +41,9 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         event_types: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``POST /webhook_endpoints``.
 
@@ -68,11 +71,22 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
                 event_types=event_types,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )
 
     def delete(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``DELETE /webhook_endpoints/{lago_id}``.
 
@@ -88,11 +102,26 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.webhook_endpoints.delete(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.webhook_endpoints.delete(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def get(
-        self, lago_id: str, /, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        lago_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``GET /webhook_endpoints/{lago_id}``.
 
@@ -108,7 +137,14 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.webhook_endpoints.get(lago_id, timeout=timeout, max_retries=max_retries)
+            b.client.webhook_endpoints.get(
+                lago_id,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
     def list(
@@ -118,6 +154,9 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         per_page: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Pager[WebhookEndpoint]:
         """``GET /webhook_endpoints``.
 
@@ -134,7 +173,13 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         b = self._lago._bound()
         return Pager(
             b.client.webhook_endpoints.list(
-                page=page, per_page=per_page, timeout=timeout, max_retries=max_retries
+                page=page,
+                per_page=per_page,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             ),
             b,
         )
@@ -151,6 +196,9 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
         event_types: Sequence[Any] | NotGiven | None = NOT_GIVEN,
         timeout: float | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookEndpoint:
         """``PUT /webhook_endpoints/{lago_id}``.
 
@@ -182,5 +230,8 @@ class WebhookEndpoints(ResourceBase[AsyncLago]):
                 event_types=event_types,
                 timeout=timeout,
                 max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
             )
         )

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from lago_async._client import AsyncLago
 from lago_sync._portal import ResourceBase
@@ -21,7 +22,13 @@ class Webhooks(ResourceBase[AsyncLago]):
     __slots__ = ()
 
     def json_public_key(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> WebhookPublicKey:
         """``GET /webhooks/json_public_key``.
 
@@ -34,10 +41,24 @@ class Webhooks(ResourceBase[AsyncLago]):
         """
         b = self._lago._bound()
         return b.live.run(
-            b.client.webhooks.json_public_key(timeout=timeout, max_retries=max_retries)
+            b.client.webhooks.json_public_key(
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
         )
 
-    def public_key(self, *, timeout: float | None = None, max_retries: int | None = None) -> str:
+    def public_key(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> str:
         """``GET /webhooks/public_key``.
 
         Returns the answer's text.
@@ -48,4 +69,12 @@ class Webhooks(ResourceBase[AsyncLago]):
         :class:`~lago_async.APIError` for the server's refusals.
         """
         b = self._lago._bound()
-        return b.live.run(b.client.webhooks.public_key(timeout=timeout, max_retries=max_retries))
+        return b.live.run(
+            b.client.webhooks.public_key(
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+            )
+        )
