@@ -29,6 +29,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._pagination import AsyncPager, Page
+from ._raw import RawResponse, ResponseCapture, capture_responses
 from ._sentinel import NOT_GIVEN, NotGiven
 from ._version import __version__
 from .types import __all__ as _types_all
@@ -68,9 +69,12 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "RejectedEvent",
+    "ResponseCapture",
     "UnprocessableEntityError",
     "__version__",
+    "capture_responses",
     *_types_all,
 ]
 

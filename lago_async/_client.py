@@ -12,6 +12,7 @@ import aiohttp
 
 from ._errors import APIResponseValidationError, LagoError, LagoValidationError
 from ._pagination import AsyncPager
+from ._raw import RawResponseClient
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -131,6 +132,16 @@ class AsyncLago(Namespaces):
         namespace = getattr(importlib.import_module(module), cls)(self)
         self.__dict__[name] = namespace
         return namespace
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The same namespaces and calls, each returning a :class:`~lago_async.RawResponse`.
+
+        ``raw = await lago.with_raw_response.customers.get("acme")`` gives ``raw.status``,
+        ``raw.headers``, ``raw.content`` and ``raw.parse()`` (the :class:`Customer`). To keep
+        typed results and still see the answers, use :func:`lago_async.capture_responses`.
+        """
+        return RawResponseClient(self)
 
     @property
     def base_url(self) -> str:

@@ -32,6 +32,7 @@ from ._errors import (
     LagoValidationError,
     error_for_status,
 )
+from ._raw import CAPTURE, record
 from ._version import __version__
 
 __all__ = [
@@ -460,6 +461,10 @@ class Transport:
                     (time.perf_counter() - started) * 1000,
                     f", request id {request_id}" if request_id else "",
                 )
+            if not timed_out and failure is None:
+                capture = CAPTURE.get()
+                if capture is not None:
+                    record(capture, method, path, status, answer_headers, raw, attempt + 1)
             # Raised here, outside the except blocks, so that no aiohttp exception (whose
             # request_info holds the Authorization header) is chained as __context__.
             if timed_out or failure is not None:

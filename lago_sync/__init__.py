@@ -41,9 +41,12 @@ from lago_async import (
     Page,
     PermissionDeniedError,
     RateLimitError,
+    RawResponse,
     RejectedEvent,
+    ResponseCapture,
     UnprocessableEntityError,
     __version__,
+    capture_responses,
 )
 from lago_sync._client import Lago
 from lago_sync._ingest import EventIngestor
@@ -310,9 +313,12 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "RejectedEvent",
+    "ResponseCapture",
     "UnprocessableEntityError",
     "__version__",
+    "capture_responses",
     "ActivityLog",
     "AddOn",
     "AddOnCreateInput",

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from lago_async import AsyncPager, LagoError, LagoValidationError
+from lago_async._raw import CAPTURE, RawResponse, capture_responses
 
 if TYPE_CHECKING:
     from lago_async import Page
@@ -138,12 +139,14 @@ _RUNNING, _STOPPING, _STOPPED, _ORPHANED = "running", "stopping", "stopped", "or
 class _Call(Generic[T]):
     """One awaitable handed to the portal's loop: its outcome and the lock its caller waits on."""
 
-    __slots__ = ("awaitable", "error", "lock", "result", "task")
+    __slots__ = ("awaitable", "capture", "error", "lock", "result", "task")
 
     def __init__(self, awaitable: Awaitable[T]) -> None:
         self.awaitable: Awaitable[T] | None = awaitable
         self.task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
+        # the caller's capture_responses() block, if any, carried into the portal's task
+        self.capture = CAPTURE.get()
         lock = threading.Lock()
         lock.acquire()
         self.lock = lock
@@ -152,6 +155,8 @@ class _Call(Generic[T]):
         """Run in the loop as a task: await the call, keep its outcome, release the caller."""
         self.task = asyncio.current_task()
         awaitable, self.awaitable = self.awaitable, None
+        if self.capture is not None:
+            CAPTURE.set(self.capture)  # this task's own context: the caller's block records
         try:
             assert awaitable is not None
             if live.state is not _RUNNING:  # queued just as the portal began to stop
@@ -502,6 +507,53 @@ class ClientBase(Generic[C]):
 
     def __repr__(self) -> str:
         return _sync_repr(repr(self._proto))
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The same namespaces and calls, each returning a :class:`~lago_async.RawResponse`.
+
+        ``raw = lago.with_raw_response.customers.get("acme")`` gives ``raw.status``,
+        ``raw.headers``, ``raw.content`` and ``raw.parse()`` (the :class:`Customer`). To keep
+        typed results and still see the answers, use :func:`lago_sync.capture_responses`.
+        """
+        return _RawResponses(self)
+
+
+class _RawResponses:
+    """``lago.with_raw_response`` of the blocking client: each call returns its answer."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __repr__(self) -> str:
+        return f"<with_raw_response of {self._target!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._target, name)
+        if isinstance(value, ResourceBase):
+            return _RawResponses(value)
+        if callable(value):
+            return _raw_caller(value)
+        raise AttributeError(f"with_raw_response has no call named {name!r}")
+
+
+def _raw_caller(method: Callable[..., Any]) -> Callable[..., RawResponse]:
+    def call(*args: Any, **kwargs: Any) -> RawResponse:
+        with capture_responses(limit=1) as captured:
+            result = method(*args, **kwargs)
+            if isinstance(result, PagerBase):
+                result.first_page()  # type: ignore[attr-defined]
+        raw = captured.last
+        raw._parsed = result
+        return raw
+
+    call.__name__ = getattr(method, "__name__", "call")
+    call.__doc__ = method.__doc__
+    return call
 
 
 class ResourceBase(Generic[C]):
