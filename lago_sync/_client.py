@@ -273,30 +273,30 @@ class Lago(ClientBase[AsyncLago]):
     ) -> Any:
         """Call any endpoint of the API, with the client's retries, errors and key handling.
 
-          The escape hatch for what the SDK does not model yet::
+        The escape hatch for what the SDK does not model yet::
 
-              raw = lago.request("GET", "/customers/acme/invoices", params={"per_page": 5})
-              customer = lago.request(
-            "GET", "/customers/acme", key="customer", cast_to=lago_async.types.Customer
-        )
+            raw = lago.request("GET", "/customers/acme/invoices", params={"per_page": 5})
+            customer = lago.request(
+                "GET", "/customers/acme", key="customer", cast_to=lago_async.types.Customer
+            )
 
-          Args:
-              method: the HTTP method (``GET``, ``POST``, ``PUT``, ``PATCH``, ``DELETE``).
-              path: the path under ``base_url``, starting with ``/``, already URL-encoded
-                  (encode identifiers yourself, e.g. with :func:`urllib.parse.quote`).
-              params: query parameters, encoded as for every other call (a sequence repeats the
-                  key; give the API's ``[]`` suffix).
-              body: a mapping or an attrs input model, sent as JSON (NaN and the like are
-                  refused as everywhere), or ``bytes`` sent as they are.
-              key: the key the answer wraps its object in (``"customer"``); required with
-                  ``cast_to`` unless the answer is the object itself.
-              cast_to: a model class (or ``list[Model]``) to structure the answer (under
-                  ``key``) into; without it the decoded JSON is returned.
-              timeout, max_retries: as for every call.
+        Args:
+            method: the HTTP method (``GET``, ``POST``, ``PUT``, ``PATCH``, ``DELETE``).
+            path: the path under ``base_url``, starting with ``/``, already URL-encoded
+                (encode identifiers yourself, e.g. with :func:`urllib.parse.quote`).
+            params: query parameters, encoded as for every other call (a sequence repeats the
+                key; give the API's ``[]`` suffix).
+            body: a mapping or an attrs input model, sent as JSON (NaN and the like are
+                refused as everywhere), or ``bytes`` sent as they are.
+            key: the key the answer wraps its object in (``"customer"``); required with
+                ``cast_to`` unless the answer is the object itself.
+            cast_to: a model class (or ``list[Model]``) to structure the answer (under
+                ``key``) into; without it the decoded JSON is returned.
+            timeout, max_retries: as for every call.
 
-          Raises what every call raises: :class:`LagoValidationError` before sending,
-          :class:`APIError` subclasses for the server's refusals, :class:`APIConnectionError`,
-          and :class:`APIResponseValidationError` for an answer of the wrong shape.
+        Raises what every call raises: :class:`LagoValidationError` before sending,
+        :class:`APIError` subclasses for the server's refusals, :class:`APIConnectionError`,
+        and :class:`APIResponseValidationError` for an answer of the wrong shape.
         """
         b = self._bound()
         return b.live.run(

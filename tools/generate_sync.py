@@ -1083,7 +1083,9 @@ def _drop_await(text: str) -> str:
             shift = match.end() - match.start()
             line = line[: match.start()] + line[match.end() :]
             depth = _bracket_balance(line[match.start() :])
-            if depth <= 0:
+            if depth <= 0 or line.rstrip().endswith(("(", "[", "{")):
+                # closed on this line, or a hanging indent (relative to the line's start,
+                # which did not move): nothing to re-align
                 shift = depth = 0
         out.append(line)
     return "\n".join(out)

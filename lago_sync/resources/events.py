@@ -27,16 +27,16 @@ __all__ = ["Events"]
 class Events(ResourceBase[AsyncLago]):
     """Send usage events, read them back and estimate the fees they would produce.
 
-      Persisted events (billable metrics with a ``recurring_count`` aggregation such as seats)
-      go through :meth:`create` like any event, with ``properties["operation_type"]`` set to
-      ``"add"`` or ``"remove"``::
+    Persisted events (billable metrics with a ``recurring_count`` aggregation such as seats)
+    go through :meth:`create` like any event, with ``properties["operation_type"]`` set to
+    ``"add"`` or ``"remove"``::
 
-          lago.events.create(
-        transaction_id="seat-42-added",
-        code="seats",
-        external_subscription_id="sub_1",
-        properties={"user_id": "42", "operation_type": "add"},
-    )
+        lago.events.create(
+            transaction_id="seat-42-added",
+            code="seats",
+            external_subscription_id="sub_1",
+            properties={"user_id": "42", "operation_type": "add"},
+        )
     """
 
     __slots__ = ()
