@@ -33,7 +33,10 @@ def test_named_defaults_render_as_their_values() -> None:
         '<div class="doc-signature highlight"><pre><code><span class="n">timeout</span>'
         '<span class="o">=</span> <span class="n">DEFAULT_TIMEOUT</span></code></pre></div>'
     )
-    cell = '<td><code><span title="lago_async._transport.DEFAULT_TIMEOUT">DEFAULT_TIMEOUT</span></code></td>'
+    cell = (
+        '<td><code><span title="lago_async._transport.DEFAULT_TIMEOUT">'
+        "DEFAULT_TIMEOUT</span></code></td>"
+    )
     out = load_hook().on_page_content(signature + cell)
     assert "DEFAULT_TIMEOUT" not in out
     assert out.count(repr(DEFAULT_TIMEOUT)) == 2
