@@ -26,6 +26,7 @@ from ._transport import (
     check_timeout,
 )
 from ._validate import apply_extras, as_body, encode_json
+from ._webhook_keys import WebhookKeys
 from .resources._base import parse, unwrap
 from .resources._generated._namespaces import NAMESPACES, Namespaces
 
@@ -69,6 +70,9 @@ class AsyncLago(Namespaces):
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
+        webhook_hmac_key: the organisation's HMAC key, for ``lago.webhooks.verify`` of
+            ``hmac``-signed webhooks; defaults to ``$LAGO_WEBHOOK_HMAC_KEY``. Like the API key,
+            it never appears in a repr, a log line or an error.
 
     Each group of the API is a namespace attribute (``lago.events``, ``lago.plans``,
     ``lago.plans.charges``...), imported on first use; docs/api.md lists every call.
@@ -88,6 +92,7 @@ class AsyncLago(Namespaces):
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
+        webhook_hmac_key: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("LAGO_API_KEY")
         if not key:
@@ -118,6 +123,10 @@ class AsyncLago(Namespaces):
             connection_limit=connection_limit,
             default_headers=default_headers,
         )
+        hmac_key = webhook_hmac_key or os.environ.get("LAGO_WEBHOOK_HMAC_KEY") or None
+        if hmac_key is not None and not isinstance(hmac_key, str):
+            raise LagoValidationError("webhook_hmac_key", "must be a string")
+        self._webhooks = WebhookKeys(hmac_key)
         self._bind_resources()
 
     def _bind_resources(self) -> None:
@@ -189,6 +198,7 @@ class AsyncLago(Namespaces):
             max_retry_backoff=max_retry_backoff,
         )
         new = object.__new__(AsyncLago)
+        new._webhooks = self._webhooks  # the key cache is shared, like the pool
         new.batch_limit = self.batch_limit if batch_limit is None else batch_limit
         new._transport = self._transport.copy(
             timeout=timeout,

@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from lago_sync.resources._generated.taxes import Taxes
     from lago_sync.resources._generated.wallets import Wallets
     from lago_sync.resources._generated.webhook_endpoints import WebhookEndpoints
-    from lago_sync.resources._generated.webhooks import Webhooks
     from lago_sync.resources.customers import Customers
     from lago_sync.resources.events import Events
+    from lago_sync.resources.webhooks import Webhooks
 
 __all__ = ["Lago"]
 
@@ -80,6 +80,9 @@ class Lago(ClientBase[AsyncLago]):
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
+        webhook_hmac_key: the organisation's HMAC key, for ``lago.webhooks.verify`` of
+            ``hmac``-signed webhooks; defaults to ``$LAGO_WEBHOOK_HMAC_KEY``. Like the API key,
+            it never appears in a repr, a log line or an error.
 
     Each group of the API is a namespace attribute (``lago.events``, ``lago.plans``,
     ``lago.plans.charges``...), imported on first use; docs/api.md lists every call.
@@ -169,7 +172,7 @@ class Lago(ClientBase[AsyncLago]):
             "lago_sync.resources._generated.webhook_endpoints",
             "WebhookEndpoints",
         ),
-        "webhooks": ("lago_sync.resources._generated.webhooks", "Webhooks"),
+        "webhooks": ("lago_sync.resources.webhooks", "Webhooks"),
     }
 
     def __init__(
@@ -186,6 +189,7 @@ class Lago(ClientBase[AsyncLago]):
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
+        webhook_hmac_key: str | None = None,
     ) -> None:
         reject_loop_bound("session", session)
         self._setup(
@@ -201,6 +205,7 @@ class Lago(ClientBase[AsyncLago]):
                 session=session,
                 connection_limit=connection_limit,
                 default_headers=default_headers,
+                webhook_hmac_key=webhook_hmac_key,
             )
         )
 

@@ -6,13 +6,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import orjson
 
-from .._errors import LagoError
+from .._convert import structure
+from .._errors import APIResponseValidationError, LagoError
 
 __all__ = [
     "SIGNATURE_ALGORITHM_HEADER",
@@ -22,7 +24,10 @@ __all__ = [
     "WebhookVerificationError",
     "WebhookVerifier",
     "hmac_signature",
+    "parse_event",
 ]
+
+log = logging.getLogger("lago_async.webhooks")
 
 SIGNATURE_HEADER = "X-Lago-Signature"
 SIGNATURE_ALGORITHM_HEADER = "X-Lago-Signature-Algorithm"
@@ -32,6 +37,11 @@ UNIQUE_KEY_HEADER = "X-Lago-Unique-Key"
 
 class WebhookVerificationError(LagoError):
     """A webhook that cannot be trusted: unsigned, wrongly signed, or not what was signed."""
+
+
+class _KeyMismatch(WebhookVerificationError):
+    """A well-formed RS256 JWT whose signature the public key does not verify: the key may
+    have been rotated (the clients fetch it again once)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +70,19 @@ def hmac_signature(body: bytes, hmac_key: str | bytes) -> str:
     """The ``hmac`` signature Lago sends for ``body``: base64(HMAC-SHA256(key, body))."""
     key = hmac_key.encode() if isinstance(hmac_key, str) else hmac_key
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def signature_algorithm(headers: Mapping[str, str]) -> str:
+    """The webhook's ``X-Lago-Signature-Algorithm`` (``jwt`` or ``hmac``), or
+    :class:`WebhookVerificationError` when it is missing or unknown."""
+    algorithm = (_header(headers, SIGNATURE_ALGORITHM_HEADER) or "").strip().lower()
+    if not algorithm:
+        raise WebhookVerificationError(f"no {SIGNATURE_ALGORITHM_HEADER} header")
+    if algorithm not in ("jwt", "hmac"):
+        raise WebhookVerificationError(
+            f"unknown signature algorithm {algorithm[:20]!r} (expected jwt or hmac)"
+        )
+    return algorithm
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -126,20 +149,14 @@ class WebhookVerifier:
         re-encoded JSON no longer matches the signature.
         """
         raw = body.encode() if isinstance(body, str) else bytes(body)
-        algorithm = (_header(headers, SIGNATURE_ALGORITHM_HEADER) or "").strip().lower()
+        algorithm = signature_algorithm(headers)
         signature = _header(headers, SIGNATURE_HEADER)
-        if not algorithm:
-            raise WebhookVerificationError(f"no {SIGNATURE_ALGORITHM_HEADER} header")
         if not signature:
             raise WebhookVerificationError(f"no {SIGNATURE_HEADER} header")
         if algorithm == "hmac":
             self._check_hmac(raw, signature)
-        elif algorithm == "jwt":
-            self._check_jwt(raw, signature)
         else:
-            raise WebhookVerificationError(
-                f"unknown signature algorithm {algorithm[:20]!r} (expected jwt or hmac)"
-            )
+            self._check_jwt(raw, signature)
         return _event(raw, _header(headers, UNIQUE_KEY_HEADER))
 
     def _check_hmac(self, body: bytes, signature: str) -> None:
@@ -168,6 +185,8 @@ class WebhookVerifier:
                 issuer=self._issuer,
                 options=options,  # type: ignore[arg-type]
             )
+        except jwt.InvalidSignatureError as exc:
+            raise _KeyMismatch(f"the jwt signature is not valid: {exc}") from None
         except jwt.PyJWTError as exc:
             raise WebhookVerificationError(f"the jwt signature is not valid: {exc}") from None
         data = claims.get("data")
@@ -182,12 +201,35 @@ def _event(body: bytes, unique_key: str | None) -> WebhookEvent:
         raise WebhookVerificationError("the webhook body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("webhook_type"), str):
         raise WebhookVerificationError("the webhook body has no webhook_type")
+    return parse_event(payload, unique_key)
+
+
+def parse_event(payload: dict[str, Any], unique_key: str | None = None) -> WebhookEvent:
+    """The typed event of a decoded webhook payload (its class chosen by ``webhook_type``).
+
+    A type this version does not know, or an object its model cannot read, gives a generic
+    :class:`WebhookEvent` whose ``object`` is the decoded JSON: parsing never raises for
+    what Lago sends (a warning is logged for an object that did not fit its model).
+    """
+    from ._events import EVENTS
+
+    webhook_type = payload["webhook_type"]
     object_type = payload.get("object_type")
-    return WebhookEvent(
-        webhook_type=payload["webhook_type"],
-        object_type=object_type if isinstance(object_type, str) else None,
-        organization_id=payload.get("organization_id"),
-        unique_key=unique_key,
-        object=payload.get(object_type) if isinstance(object_type, str) else None,
-        payload=payload,
-    )
+    raw_object = payload.get(object_type) if isinstance(object_type, str) else None
+    fields: dict[str, Any] = {
+        "webhook_type": webhook_type,
+        "object_type": object_type if isinstance(object_type, str) else None,
+        "organization_id": payload.get("organization_id"),
+        "unique_key": unique_key,
+        "payload": payload,
+    }
+    known = EVENTS.get(webhook_type)
+    if known is not None and isinstance(raw_object, dict):
+        cls, model = known
+        try:
+            parsed = raw_object if model is Any else structure(raw_object, model)
+        except APIResponseValidationError as exc:
+            log.warning("a %s webhook's object did not fit its model: %s", webhook_type, exc)
+        else:
+            return cls(object=parsed, **fields)
+    return WebhookEvent(object=raw_object, **fields)

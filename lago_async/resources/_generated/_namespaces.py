@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from lago_async.resources._generated.taxes import AsyncTaxes
     from lago_async.resources._generated.wallets import AsyncWallets
     from lago_async.resources._generated.webhook_endpoints import AsyncWebhookEndpoints
-    from lago_async.resources._generated.webhooks import AsyncWebhooks
     from lago_async.resources.customers import AsyncCustomers
     from lago_async.resources.events import AsyncEvents
+    from lago_async.resources.webhooks import AsyncWebhooks
 
 __all__ = ["NAMESPACES", "Namespaces"]
 
@@ -73,7 +73,7 @@ NAMESPACES: dict[str, tuple[str, str]] = {
         "lago_async.resources._generated.webhook_endpoints",
         "AsyncWebhookEndpoints",
     ),
-    "webhooks": ("lago_async.resources._generated.webhooks", "AsyncWebhooks"),
+    "webhooks": ("lago_async.resources.webhooks", "AsyncWebhooks"),
 }
 """Client attribute -> (module, class); the client imports a namespace on first use."""
 

@@ -13,10 +13,10 @@ from .._base import AsyncResource
 if TYPE_CHECKING:
     from ...types import WebhookPublicKey
 
-__all__ = ["AsyncWebhooks"]
+__all__ = ["AsyncWebhooksBase"]
 
 
-class AsyncWebhooks(AsyncResource):
+class AsyncWebhooksBase(AsyncResource):
     """The ``lago.webhooks`` namespace: 2 operation(s) of the API."""
 
     __slots__ = ()

@@ -10,16 +10,20 @@ from typing import Any
 
 import attrs
 
+from .._lenient import LenientDatetime
+
 __all__ = [
     "Address",
     "AlertThreshold",
     "AlertThresholdInput",
+    "ApplicableUsageThreshold",
     "AppliedCoupon",
     "AppliedInvoiceCustomSection",
     "AppliedTax",
     "AppliedUsageThreshold",
     "BillableMetric",
     "BillableMetricFilter",
+    "BillingPeriod",
     "Charge",
     "ChargeAppliedPricingUnit",
     "ChargeFilter",
@@ -43,12 +47,18 @@ __all__ = [
     "CreditNote",
     "CreditNoteAppliedTax",
     "CreditNoteErrorDetails",
+    "CreditNoteExtended",
     "CreditNoteItem",
     "Customer",
     "CustomerBase",
     "CustomerBillingConfiguration",
+    "CustomerCheckoutUrl",
     "CustomerMetadata",
     "ErrorDetail",
+    "Event",
+    "Feature",
+    "FeaturePrivilege",
+    "FeaturePrivilegeConfig",
     "Fee",
     "FeeAmountDetails",
     "FeeAppliedTax",
@@ -66,6 +76,7 @@ __all__ = [
     "InvoiceBase",
     "InvoiceCustomSection",
     "InvoiceCustomSectionInput",
+    "InvoiceExtended",
     "InvoiceMetadata",
     "MinimumCommitment",
     "MinimumCommitmentInput",
@@ -84,6 +95,10 @@ __all__ = [
     "Tax",
     "UsageThreshold",
     "UsageThresholdInput",
+    "Wallet",
+    "WalletAppliesTo",
+    "WalletRecurringTransactionRule",
+    "WalletRecurringTransactionRuleTransactionMetadata",
 ]
 
 
@@ -120,6 +135,18 @@ class AlertThresholdInput:
 
     value: Any
     code: str | None = None
+    recurring: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ApplicableUsageThreshold:
+    """Model of the API's ``ApplicableUsageThreshold`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    threshold_display_name: str | None = None
+    amount_cents: int | None = None
     recurring: bool | None = None
 
 
@@ -298,6 +325,23 @@ class BillableMetric:
     field_name: str | None = None
     weighted_interval: str | None = None
     filters: list[BillableMetricFilter] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BillingPeriod:
+    """Model of the API's ``BillingPeriodObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_subscription_id: str
+    external_subscription_id: str
+    lago_plan_id: str
+    subscription_from_datetime: LenientDatetime
+    subscription_to_datetime: datetime.datetime
+    charges_from_datetime: LenientDatetime
+    charges_to_datetime: datetime.datetime
+    invoicing_reason: str
 
 
 @attrs.frozen(kw_only=True)
@@ -896,6 +940,45 @@ class CreditNote:
 
 
 @attrs.frozen(kw_only=True)
+class CreditNoteExtended:
+    """Model of the API's ``CreditNoteExtendedObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    sequential_id: int
+    number: str
+    lago_invoice_id: str
+    invoice_number: str
+    reason: str
+    currency: str
+    total_amount_cents: int
+    taxes_amount_cents: int
+    taxes_rate: Decimal
+    sub_total_excluding_taxes_amount_cents: int
+    balance_amount_cents: int
+    credit_amount_cents: int
+    refund_amount_cents: int
+    offset_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    billing_entity_code: str | None = None
+    issuing_date: datetime.date | None = None
+    credit_status: str | None = None
+    refund_status: str | None = None
+    description: str | None = None
+    file_url: str | None = None
+    items: list[CreditNoteItem] | None = None
+    applied_taxes: list[CreditNoteAppliedTax] | None = None
+    self_billed: bool | None = None
+    customer: CustomerBase | None = None
+    metadata: dict[str, str | None] | None = None
+    error_details: list[CreditNoteErrorDetails] | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ErrorDetail:
     """Model of the API's ``ErrorDetailObject`` schema.
 
@@ -969,6 +1052,76 @@ class Customer:
     billing_configuration: CustomerBillingConfiguration | None = None
     shipping_address: Address | None = None
     integration_customers: list[IntegrationCustomer] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerCheckoutUrl:
+    """Model of the API's ``CustomerCheckoutUrl`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_customer_id: str
+    external_customer_id: str
+    payment_provider: str
+    payment_provider_code: str | None = None
+    checkout_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A usage event as Lago stored it.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    transaction_id: str
+    code: str
+    timestamp: datetime.datetime
+    external_subscription_id: str
+    lago_id: str | None = None
+    lago_customer_id: str | None = None
+    precise_total_amount_cents: Decimal | None = None
+    properties: dict[str, Any] | None = None
+    lago_subscription_id: str | None = None
+    created_at: datetime.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeaturePrivilegeConfig:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    select_options: list[str] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeaturePrivilege:
+    """Model of the API's ``FeaturePrivilegeObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    code: str | None = None
+    name: str | None = None
+    value_type: str | None = None
+    config: FeaturePrivilegeConfig | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Feature:
+    """Model of the API's ``FeatureObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    code: str | None = None
+    name: str | None = None
+    description: str | None = None
+    privileges: list[FeaturePrivilege] | None = None
+    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1171,6 +1324,123 @@ class InvoiceCustomSectionInput:
 
 
 @attrs.frozen(kw_only=True)
+class PaymentMethodReference:
+    """Model of the API's ``PaymentMethodReference`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    payment_method_type: str | None = None
+    payment_method_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SubscriptionActivationRule:
+    """Model of the API's ``SubscriptionActivationRuleObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    type: str | None = None
+    timeout_hours: int | None = None
+    status: str | None = None
+    expires_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Subscription:
+    """Model of the API's ``SubscriptionObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    plan_code: str
+    status: str
+    created_at: datetime.datetime
+    external_id: str | None = None
+    billing_entity_code: str | None = None
+    billing_time: str | None = None
+    name: str | None = None
+    plan_amount_cents: int | None = None
+    plan_amount_currency: str | None = None
+    canceled_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    ending_at: datetime.datetime | None = None
+    subscription_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
+    previous_plan_code: str | None = None
+    next_plan_code: str | None = None
+    downgrade_plan_date: datetime.date | None = None
+    trial_ended_at: datetime.datetime | None = None
+    current_billing_period_started_at: datetime.datetime | None = None
+    current_billing_period_ending_at: datetime.datetime | None = None
+    on_termination_credit_note: str | None = None
+    on_termination_invoice: str | None = None
+    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
+    payment_method: PaymentMethodReference | None = None
+    consolidate_invoice: bool | None = None
+    cancellation_reason: str | None = None
+    activated_at: datetime.datetime | None = None
+    activation_rules: list[SubscriptionActivationRule] | None = None
+    purchase_order_number: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceExtended:
+    """Model of the API's ``InvoiceObjectExtended`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    number: str
+    issuing_date: datetime.date
+    invoice_type: str
+    status: str
+    payment_status: str
+    currency: str
+    fees_amount_cents: int
+    coupons_amount_cents: int
+    credit_notes_amount_cents: int
+    sub_total_excluding_taxes_amount_cents: int
+    taxes_amount_cents: int
+    sub_total_including_taxes_amount_cents: int
+    prepaid_credit_amount_cents: int
+    progressive_billing_credit_amount_cents: int
+    total_amount_cents: int
+    version_number: int
+    billing_periods: list[BillingPeriod] | None = None
+    credits: list[Credit] | None = None
+    fees: list[Fee] | None = None
+    subscriptions: list[Subscription] | None = None
+    error_details: list[ErrorDetail] | None = None
+    billing_entity_code: str | None = None
+    sequential_id: int | None = None
+    payment_dispute_lost_at: datetime.datetime | None = None
+    payment_due_date: datetime.date | None = None
+    payment_overdue: bool | None = None
+    net_payment_term: int | None = None
+    prepaid_granted_credit_amount_cents: int | None = None
+    prepaid_purchased_credit_amount_cents: int | None = None
+    self_billed: bool | None = None
+    file_url: str | None = None
+    web_url: str | None = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
+    customer: Customer | None = None
+    metadata: list[InvoiceMetadata] | None = None
+    applied_taxes: list[InvoiceAppliedTax] | None = None
+    applied_invoice_custom_sections: list[InvoiceAppliedInvoiceCustomSection] | None = None
+    applied_usage_thresholds: list[AppliedUsageThreshold] | None = None
+
+
+@attrs.frozen(kw_only=True)
 class MinimumCommitment:
     """Model of the API's ``MinimumCommitmentObject`` schema.
 
@@ -1238,17 +1508,6 @@ class Payment:
     provider_customer_id: str | None = None
     payment_method_id: str | None = None
     next_action: dict[str, Any] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class PaymentMethodReference:
-    """Model of the API's ``PaymentMethodReference`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    payment_method_type: str | None = None
-    payment_method_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1336,24 +1595,68 @@ class Plan:
 
 
 @attrs.frozen(kw_only=True)
-class SubscriptionActivationRule:
-    """Model of the API's ``SubscriptionActivationRuleObject`` schema.
+class UsageThresholdInput:
+    """An input model: a request body, or a part of one."""
+
+    amount_cents: int
+    threshold_display_name: str | None = None
+    recurring: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WalletAppliesTo:
+    """A part of an answer of the API.
 
     Fields that may be absent or ``null`` in an answer default to ``None``.
     """
 
-    lago_id: str | None = None
-    type: str | None = None
-    timeout_hours: int | None = None
-    status: str | None = None
-    expires_at: datetime.datetime | None = None
-    created_at: datetime.datetime | None = None
-    updated_at: datetime.datetime | None = None
+    fee_types: list[str] | None = None
+    billable_metric_codes: list[str] | None = None
 
 
 @attrs.frozen(kw_only=True)
-class Subscription:
-    """Model of the API's ``SubscriptionObject`` schema.
+class WalletRecurringTransactionRuleTransactionMetadata:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    key: str | None = None
+    value: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WalletRecurringTransactionRule:
+    """Model of the API's ``WalletRecurringTransactionRule`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str
+    trigger: str
+    method: str
+    interval: str
+    paid_credits: Decimal
+    granted_credits: Decimal
+    ignore_paid_top_up_limits: bool
+    status: str | None = None
+    threshold_credits: Decimal | None = None
+    grants_target_top_up: bool | None = None
+    started_at: datetime.datetime | None = None
+    target_ongoing_balance: Decimal | None = None
+    created_at: datetime.datetime | None = None
+    expiration_at: datetime.datetime | None = None
+    invoice_requires_successful_payment: bool | None = None
+    transaction_metadata: list[WalletRecurringTransactionRuleTransactionMetadata] | None = None
+    transaction_name: str | None = None
+    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
+    payment_method: PaymentMethodReference | None = None
+    purchase_order_number: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Wallet:
+    """Model of the API's ``WalletObject`` schema.
 
     Fields that may be absent or ``null`` in an answer default to ``None``.
     """
@@ -1361,41 +1664,31 @@ class Subscription:
     lago_id: str
     lago_customer_id: str
     external_customer_id: str
-    plan_code: str
     status: str
+    currency: str
+    rate_amount: Decimal
+    credits_balance: Decimal
+    balance_cents: int
+    consumed_credits: Decimal
     created_at: datetime.datetime
-    external_id: str | None = None
+    ongoing_balance_cents: int
+    ongoing_usage_balance_cents: int
+    credits_ongoing_balance: Decimal
+    credits_ongoing_usage_balance: Decimal
     billing_entity_code: str | None = None
-    billing_time: str | None = None
     name: str | None = None
-    plan_amount_cents: int | None = None
-    plan_amount_currency: str | None = None
-    canceled_at: datetime.datetime | None = None
-    started_at: datetime.datetime | None = None
-    ending_at: datetime.datetime | None = None
-    subscription_at: datetime.datetime | None = None
+    code: str | None = None
+    priority: int | None = None
+    expiration_at: datetime.datetime | None = None
+    last_balance_sync_at: datetime.datetime | None = None
+    last_consumed_credit_at: datetime.datetime | None = None
     terminated_at: datetime.datetime | None = None
-    previous_plan_code: str | None = None
-    next_plan_code: str | None = None
-    downgrade_plan_date: datetime.date | None = None
-    trial_ended_at: datetime.datetime | None = None
-    current_billing_period_started_at: datetime.datetime | None = None
-    current_billing_period_ending_at: datetime.datetime | None = None
-    on_termination_credit_note: str | None = None
-    on_termination_invoice: str | None = None
+    invoice_requires_successful_payment: bool | None = None
+    applies_to: WalletAppliesTo | None = None
+    recurring_transaction_rules: list[WalletRecurringTransactionRule] | None = None
+    paid_top_up_min_amount_cents: int | None = None
+    paid_top_up_max_amount_cents: int | None = None
     applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
     payment_method: PaymentMethodReference | None = None
-    consolidate_invoice: bool | None = None
-    cancellation_reason: str | None = None
-    activated_at: datetime.datetime | None = None
-    activation_rules: list[SubscriptionActivationRule] | None = None
     purchase_order_number: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class UsageThresholdInput:
-    """An input model: a request body, or a part of one."""
-
-    amount_cents: int
-    threshold_display_name: str | None = None
-    recurring: bool | None = None
+    metadata: dict[str, str | None] | None = None

@@ -4,19 +4,15 @@
 
 from __future__ import annotations
 
-import datetime
 from decimal import Decimal
 
 import attrs
-
-from ._common import CreditNoteAppliedTax, CreditNoteErrorDetails, CreditNoteItem, CustomerBase
 
 __all__ = [
     "CreditNoteCreateInput",
     "CreditNoteCreateInputItem",
     "CreditNoteEstimateInput",
     "CreditNoteEstimateInputItem",
-    "CreditNoteExtended",
     "CreditNoteUpdateInput",
     "EstimatedCreditNote",
     "EstimatedCreditNoteAppliedTax",
@@ -60,45 +56,6 @@ class CreditNoteEstimateInput:
 
     invoice_id: str
     items: list[CreditNoteEstimateInputItem]
-
-
-@attrs.frozen(kw_only=True)
-class CreditNoteExtended:
-    """Model of the API's ``CreditNoteExtendedObject`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_id: str
-    sequential_id: int
-    number: str
-    lago_invoice_id: str
-    invoice_number: str
-    reason: str
-    currency: str
-    total_amount_cents: int
-    taxes_amount_cents: int
-    taxes_rate: Decimal
-    sub_total_excluding_taxes_amount_cents: int
-    balance_amount_cents: int
-    credit_amount_cents: int
-    refund_amount_cents: int
-    offset_amount_cents: int
-    coupons_adjustment_amount_cents: int
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    billing_entity_code: str | None = None
-    issuing_date: datetime.date | None = None
-    credit_status: str | None = None
-    refund_status: str | None = None
-    description: str | None = None
-    file_url: str | None = None
-    items: list[CreditNoteItem] | None = None
-    applied_taxes: list[CreditNoteAppliedTax] | None = None
-    self_billed: bool | None = None
-    customer: CustomerBase | None = None
-    metadata: dict[str, str | None] | None = None
-    error_details: list[CreditNoteErrorDetails] | None = None
 
 
 @attrs.frozen(kw_only=True)

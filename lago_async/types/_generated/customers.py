@@ -15,7 +15,6 @@ __all__ = [
     "ChargeFilterUsage",
     "ChargeGroupedUsage",
     "ChargeUsage",
-    "CustomerCheckoutUrl",
     "CustomerInput",
     "CustomerMetadataInput",
     "CustomerPortalUrl",
@@ -120,20 +119,6 @@ class ChargeUsage:
     filters: list[ChargeFilterUsage] | None = None
     grouped_usage: list[ChargeGroupedUsage] | None = None
     presentation_breakdowns: list[PresentationBreakdown] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CustomerCheckoutUrl:
-    """Model of the API's ``CustomerCheckoutUrl`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_customer_id: str
-    external_customer_id: str
-    payment_provider: str
-    payment_provider_code: str | None = None
-    checkout_url: str | None = None
 
 
 @attrs.frozen(kw_only=True)

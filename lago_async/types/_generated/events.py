@@ -16,7 +16,6 @@ from ._common import FeeItem
 __all__ = [
     "CreateBatchEventsEvents",
     "CreateBatchEventsEventsProperties",
-    "Event",
     "EventEstimateFeesInput",
     "EventEstimateInstantFeesInput",
     "EventEstimateInstantFeesInputEvent",
@@ -51,25 +50,6 @@ class CreateBatchEventsEvents:
     properties: CreateBatchEventsEventsProperties | None = None
     lago_subscription_id: str | None = None
     external_subscription_id: str | None = None
-    created_at: datetime.datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Event:
-    """A usage event as Lago stored it.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    transaction_id: str
-    code: str
-    timestamp: datetime.datetime
-    external_subscription_id: str
-    lago_id: str | None = None
-    lago_customer_id: str | None = None
-    precise_total_amount_cents: Decimal | None = None
-    properties: dict[str, Any] | None = None
-    lago_subscription_id: str | None = None
     created_at: datetime.datetime | None = None
 
 

@@ -4,58 +4,16 @@
 
 from __future__ import annotations
 
-import datetime
-
 import attrs
 
 __all__ = [
-    "Feature",
     "FeatureCreateInput",
     "FeatureCreateInputPrivilege",
     "FeatureCreateInputPrivilegeConfig",
-    "FeaturePrivilege",
-    "FeaturePrivilegeConfig",
     "FeatureUpdateInput",
     "FeatureUpdateInputPrivilege",
     "FeatureUpdateInputPrivilegeConfig",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class FeaturePrivilegeConfig:
-    """A part of an answer of the API.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    select_options: list[str] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class FeaturePrivilege:
-    """Model of the API's ``FeaturePrivilegeObject`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    code: str | None = None
-    name: str | None = None
-    value_type: str | None = None
-    config: FeaturePrivilegeConfig | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Feature:
-    """Model of the API's ``FeatureObject`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    code: str | None = None
-    name: str | None = None
-    description: str | None = None
-    privileges: list[FeaturePrivilege] | None = None
-    created_at: datetime.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -8,25 +8,9 @@ import datetime
 
 import attrs
 
-from .._lenient import LenientDatetime
-from ._common import (
-    Address,
-    AppliedUsageThreshold,
-    Credit,
-    Customer,
-    ErrorDetail,
-    Fee,
-    InvoiceAppliedInvoiceCustomSection,
-    InvoiceAppliedTax,
-    InvoiceCustomSectionInput,
-    InvoiceMetadata,
-    PaymentMethodReference,
-    Subscription,
-)
+from ._common import Address, InvoiceCustomSectionInput, PaymentMethodReference
 
 __all__ = [
-    "BillingPeriod",
-    "InvoiceExtended",
     "InvoiceOneOffCreateInput",
     "InvoiceOneOffCreateInputFee",
     "InvoicePaymentDetails",
@@ -40,72 +24,6 @@ __all__ = [
     "InvoiceVoidInput",
     "RetryPaymentInput",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class BillingPeriod:
-    """Model of the API's ``BillingPeriodObject`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_subscription_id: str
-    external_subscription_id: str
-    lago_plan_id: str
-    subscription_from_datetime: LenientDatetime
-    subscription_to_datetime: datetime.datetime
-    charges_from_datetime: LenientDatetime
-    charges_to_datetime: datetime.datetime
-    invoicing_reason: str
-
-
-@attrs.frozen(kw_only=True)
-class InvoiceExtended:
-    """Model of the API's ``InvoiceObjectExtended`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_id: str
-    number: str
-    issuing_date: datetime.date
-    invoice_type: str
-    status: str
-    payment_status: str
-    currency: str
-    fees_amount_cents: int
-    coupons_amount_cents: int
-    credit_notes_amount_cents: int
-    sub_total_excluding_taxes_amount_cents: int
-    taxes_amount_cents: int
-    sub_total_including_taxes_amount_cents: int
-    prepaid_credit_amount_cents: int
-    progressive_billing_credit_amount_cents: int
-    total_amount_cents: int
-    version_number: int
-    billing_periods: list[BillingPeriod] | None = None
-    credits: list[Credit] | None = None
-    fees: list[Fee] | None = None
-    subscriptions: list[Subscription] | None = None
-    error_details: list[ErrorDetail] | None = None
-    billing_entity_code: str | None = None
-    sequential_id: int | None = None
-    payment_dispute_lost_at: datetime.datetime | None = None
-    payment_due_date: datetime.date | None = None
-    payment_overdue: bool | None = None
-    net_payment_term: int | None = None
-    prepaid_granted_credit_amount_cents: int | None = None
-    prepaid_purchased_credit_amount_cents: int | None = None
-    self_billed: bool | None = None
-    file_url: str | None = None
-    web_url: str | None = None
-    created_at: datetime.datetime | None = None
-    updated_at: datetime.datetime | None = None
-    customer: Customer | None = None
-    metadata: list[InvoiceMetadata] | None = None
-    applied_taxes: list[InvoiceAppliedTax] | None = None
-    applied_invoice_custom_sections: list[InvoiceAppliedInvoiceCustomSection] | None = None
-    applied_usage_thresholds: list[AppliedUsageThreshold] | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -13,6 +13,7 @@ import attrs
 from ._common import (
     AlertThreshold,
     AlertThresholdInput,
+    ApplicableUsageThreshold,
     AppliedInvoiceCustomSection,
     BillableMetric,
     ChargeFilterInput,
@@ -30,7 +31,6 @@ from ._common import (
 __all__ = [
     "Alert",
     "AlertUpdateInput",
-    "ApplicableUsageThreshold",
     "LifetimeUsage",
     "LifetimeUsageInput",
     "LifetimeUsageThreshold",
@@ -80,18 +80,6 @@ class AlertUpdateInput:
     name: str | None = None
     thresholds: list[AlertThresholdInput] | None = None
     billable_metric_code: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ApplicableUsageThreshold:
-    """Model of the API's ``ApplicableUsageThreshold`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    threshold_display_name: str | None = None
-    amount_cents: int | None = None
-    recurring: bool | None = None
 
 
 @attrs.frozen(kw_only=True)

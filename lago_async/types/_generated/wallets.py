@@ -19,17 +19,13 @@ from ._common import (
 )
 
 __all__ = [
-    "Wallet",
     "WalletAlert",
     "WalletAlertUpdateInput",
-    "WalletAppliesTo",
     "WalletCreateInput",
     "WalletCreateInputAppliesTo",
     "WalletCreateInputRecurringTransactionRule",
     "WalletCreateInputRecurringTransactionRuleTransactionMetadata",
     "WalletCreateInputTransactionMetadata",
-    "WalletRecurringTransactionRule",
-    "WalletRecurringTransactionRuleTransactionMetadata",
     "WalletTransaction",
     "WalletTransactionConsumption",
     "WalletTransactionCreateInput",
@@ -42,97 +38,6 @@ __all__ = [
     "WalletUpdateInputRecurringTransactionRule",
     "WalletUpdateInputRecurringTransactionRuleTransactionMetadata",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class WalletAppliesTo:
-    """A part of an answer of the API.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    fee_types: list[str] | None = None
-    billable_metric_codes: list[str] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class WalletRecurringTransactionRuleTransactionMetadata:
-    """A part of an answer of the API.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    key: str | None = None
-    value: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class WalletRecurringTransactionRule:
-    """Model of the API's ``WalletRecurringTransactionRule`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_id: str
-    trigger: str
-    method: str
-    interval: str
-    paid_credits: Decimal
-    granted_credits: Decimal
-    ignore_paid_top_up_limits: bool
-    status: str | None = None
-    threshold_credits: Decimal | None = None
-    grants_target_top_up: bool | None = None
-    started_at: datetime.datetime | None = None
-    target_ongoing_balance: Decimal | None = None
-    created_at: datetime.datetime | None = None
-    expiration_at: datetime.datetime | None = None
-    invoice_requires_successful_payment: bool | None = None
-    transaction_metadata: list[WalletRecurringTransactionRuleTransactionMetadata] | None = None
-    transaction_name: str | None = None
-    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
-    payment_method: PaymentMethodReference | None = None
-    purchase_order_number: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Wallet:
-    """Model of the API's ``WalletObject`` schema.
-
-    Fields that may be absent or ``null`` in an answer default to ``None``.
-    """
-
-    lago_id: str
-    lago_customer_id: str
-    external_customer_id: str
-    status: str
-    currency: str
-    rate_amount: Decimal
-    credits_balance: Decimal
-    balance_cents: int
-    consumed_credits: Decimal
-    created_at: datetime.datetime
-    ongoing_balance_cents: int
-    ongoing_usage_balance_cents: int
-    credits_ongoing_balance: Decimal
-    credits_ongoing_usage_balance: Decimal
-    billing_entity_code: str | None = None
-    name: str | None = None
-    code: str | None = None
-    priority: int | None = None
-    expiration_at: datetime.datetime | None = None
-    last_balance_sync_at: datetime.datetime | None = None
-    last_consumed_credit_at: datetime.datetime | None = None
-    terminated_at: datetime.datetime | None = None
-    invoice_requires_successful_payment: bool | None = None
-    applies_to: WalletAppliesTo | None = None
-    recurring_transaction_rules: list[WalletRecurringTransactionRule] | None = None
-    paid_top_up_min_amount_cents: int | None = None
-    paid_top_up_max_amount_cents: int | None = None
-    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
-    payment_method: PaymentMethodReference | None = None
-    purchase_order_number: str | None = None
-    metadata: dict[str, str | None] | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -4,9 +4,520 @@
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+from typing import Any
+
 import attrs
 
-__all__ = ["WebhookPublicKey"]
+from ._common import (
+    Address,
+    AlertThreshold,
+    ApplicableUsageThreshold,
+    AppliedInvoiceCustomSection,
+    AppliedUsageThreshold,
+    BillingPeriod,
+    Credit,
+    Customer,
+    CustomerBillingConfiguration,
+    CustomerMetadata,
+    ErrorDetail,
+    Event,
+    Fee,
+    InvoiceAppliedInvoiceCustomSection,
+    InvoiceAppliedTax,
+    InvoiceMetadata,
+    PaymentMethodReference,
+    Plan,
+    Subscription,
+    SubscriptionActivationRule,
+    UsageThreshold,
+    Wallet,
+)
+
+__all__ = [
+    "CreditNotePaymentProviderRefundError",
+    "CustomerIntegratrionError",
+    "CustomerPaymentProviderError",
+    "CustomerTaxProviderError",
+    "CustomerViesCheck",
+    "CustomerViesCheckViesCheck",
+    "DunningCampaignFinished",
+    "EventErrors",
+    "EventsErrors",
+    "FeeTaxProviderError",
+    "IntegrationProviderError",
+    "InvoicePaymentDisputeLost",
+    "InvoicePaymentFailure",
+    "OverdueBalancePerCurrency",
+    "PaymentProviderError",
+    "PaymentRequestPaymentFailure",
+    "SubscriptionWithCustomer",
+    "SubscriptionWithThreshold",
+    "TriggeredAlert",
+    "WalletTransactionExtended",
+    "WalletTransactionExtendedMetadata",
+    "WalletTransactionPaymentFailure",
+    "WebhookPublicKey",
+]
+
+
+@attrs.frozen(kw_only=True)
+class CreditNotePaymentProviderRefundError:
+    """Model of the API's ``CreditNotePaymentProviderRefundError`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_credit_note_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    provider_customer_id: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerIntegratrionError:
+    """Model of the API's ``CustomerIntegratrionErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    accounting_provider: str | None = None
+    accounting_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerPaymentProviderError:
+    """Model of the API's ``CustomerPaymentProviderErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerTaxProviderError:
+    """Model of the API's ``CustomerTaxProviderErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    tax_provider: str | None = None
+    tax_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerViesCheckViesCheck:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    valid: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerViesCheck:
+    """Model of the API's ``CustomerViesCheckObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    sequential_id: int | None = None
+    slug: str | None = None
+    external_id: str | None = None
+    billing_entity_code: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    applicable_timezone: str | None = None
+    city: str | None = None
+    country: str | None = None
+    currency: str | None = None
+    email: str | None = None
+    legal_name: str | None = None
+    legal_number: str | None = None
+    logo_url: str | None = None
+    name: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    account_type: str | None = None
+    customer_type: str | None = None
+    phone: str | None = None
+    state: str | None = None
+    tax_identification_number: str | None = None
+    timezone: str | None = None
+    url: str | None = None
+    zipcode: str | None = None
+    net_payment_term: int | None = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
+    finalize_zero_amount_invoice: str | None = None
+    skip_invoice_custom_sections: bool | None = None
+    billing_configuration: CustomerBillingConfiguration | None = None
+    shipping_address: Address | None = None
+    metadata: list[CustomerMetadata] | None = None
+    vies_check: CustomerViesCheckViesCheck | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OverdueBalancePerCurrency:
+    """Model of the API's ``OverdueBalancePerCurrencyObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    amount_cents: int | None = None
+    currency: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DunningCampaignFinished:
+    """Model of the API's ``DunningCampaignFinishedObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    external_customer_id: str | None = None
+    dunning_campaign_code: str | None = None
+    overdue_balance_cents: int | None = None
+    overdue_balance_currency: str | None = None
+    overdue_balances: list[OverdueBalancePerCurrency] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EventErrors:
+    """Model of the API's ``EventErrorsObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    status: int | None = None
+    error: str | None = None
+    message: Any = None
+    event: Event | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EventsErrors:
+    """Model of the API's ``EventsErrorsObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    invalid_code: list[str] | None = None
+    missing_aggregation_property: list[str] | None = None
+    invalid_filter_values: list[str] | None = None
+    missing_group_key: list[str] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FeeTaxProviderError:
+    """Model of the API's ``FeeTaxProviderErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    tax_provider_code: str | None = None
+    lago_charge_id: str | None = None
+    event_transaction_id: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class IntegrationProviderError:
+    """Model of the API's ``IntegrationProviderErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_integration_id: str | None = None
+    provider: str | None = None
+    provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class InvoicePaymentDisputeLost:
+    """Model of the API's ``InvoicePaymentDisputeLostObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    provider_error: Any = None
+    billing_periods: list[BillingPeriod] | None = None
+    credits: list[Credit] | None = None
+    fees: list[Fee] | None = None
+    subscriptions: list[Subscription] | None = None
+    error_details: list[ErrorDetail] | None = None
+    lago_id: str | None = None
+    billing_entity_code: str | None = None
+    sequential_id: int | None = None
+    number: str | None = None
+    issuing_date: datetime.date | None = None
+    payment_dispute_lost_at: datetime.datetime | None = None
+    payment_due_date: datetime.date | None = None
+    payment_overdue: bool | None = None
+    net_payment_term: int | None = None
+    invoice_type: str | None = None
+    status: str | None = None
+    payment_status: str | None = None
+    currency: str | None = None
+    fees_amount_cents: int | None = None
+    coupons_amount_cents: int | None = None
+    credit_notes_amount_cents: int | None = None
+    sub_total_excluding_taxes_amount_cents: int | None = None
+    taxes_amount_cents: int | None = None
+    sub_total_including_taxes_amount_cents: int | None = None
+    prepaid_credit_amount_cents: int | None = None
+    prepaid_granted_credit_amount_cents: int | None = None
+    prepaid_purchased_credit_amount_cents: int | None = None
+    progressive_billing_credit_amount_cents: int | None = None
+    total_amount_cents: int | None = None
+    version_number: int | None = None
+    self_billed: bool | None = None
+    file_url: str | None = None
+    web_url: str | None = None
+    created_at: datetime.datetime | None = None
+    updated_at: datetime.datetime | None = None
+    customer: Customer | None = None
+    metadata: list[InvoiceMetadata] | None = None
+    applied_taxes: list[InvoiceAppliedTax] | None = None
+    applied_invoice_custom_sections: list[InvoiceAppliedInvoiceCustomSection] | None = None
+    applied_usage_thresholds: list[AppliedUsageThreshold] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InvoicePaymentFailure:
+    """Model of the API's ``InvoicePaymentFailureObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_invoice_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    provider_customer_id: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class PaymentProviderError:
+    """Model of the API's ``PaymentProviderErrorObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_payment_provider_id: str | None = None
+    payment_provider_name: str | None = None
+    payment_provider_code: str | None = None
+    source: str | None = None
+    action: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class PaymentRequestPaymentFailure:
+    """Model of the API's ``PaymentRequestPaymentFailureObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_payment_request_id: str | None = None
+    lago_invoice_ids: list[str] | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    provider_customer_id: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_error: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class SubscriptionWithCustomer:
+    """Model of the API's ``SubscriptionWithCustomerObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    external_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    billing_entity_code: str | None = None
+    billing_time: str | None = None
+    name: str | None = None
+    plan_code: str | None = None
+    plan_amount_cents: int | None = None
+    plan_amount_currency: str | None = None
+    status: str | None = None
+    created_at: datetime.datetime | None = None
+    canceled_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    ending_at: datetime.datetime | None = None
+    subscription_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
+    previous_plan_code: str | None = None
+    next_plan_code: str | None = None
+    downgrade_plan_date: datetime.date | None = None
+    trial_ended_at: datetime.datetime | None = None
+    current_billing_period_started_at: datetime.datetime | None = None
+    current_billing_period_ending_at: datetime.datetime | None = None
+    on_termination_credit_note: str | None = None
+    on_termination_invoice: str | None = None
+    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
+    payment_method: PaymentMethodReference | None = None
+    consolidate_invoice: bool | None = None
+    cancellation_reason: str | None = None
+    activated_at: datetime.datetime | None = None
+    activation_rules: list[SubscriptionActivationRule] | None = None
+    purchase_order_number: str | None = None
+    plan: Plan | None = None
+    customer: Customer | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SubscriptionWithThreshold:
+    """Model of the API's ``SubscriptionWithThresholdObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    external_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    billing_entity_code: str | None = None
+    billing_time: str | None = None
+    name: str | None = None
+    plan_code: str | None = None
+    plan_amount_cents: int | None = None
+    plan_amount_currency: str | None = None
+    status: str | None = None
+    created_at: datetime.datetime | None = None
+    canceled_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    ending_at: datetime.datetime | None = None
+    subscription_at: datetime.datetime | None = None
+    terminated_at: datetime.datetime | None = None
+    previous_plan_code: str | None = None
+    next_plan_code: str | None = None
+    downgrade_plan_date: datetime.date | None = None
+    trial_ended_at: datetime.datetime | None = None
+    current_billing_period_started_at: datetime.datetime | None = None
+    current_billing_period_ending_at: datetime.datetime | None = None
+    on_termination_credit_note: str | None = None
+    on_termination_invoice: str | None = None
+    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
+    payment_method: PaymentMethodReference | None = None
+    consolidate_invoice: bool | None = None
+    cancellation_reason: str | None = None
+    activated_at: datetime.datetime | None = None
+    activation_rules: list[SubscriptionActivationRule] | None = None
+    purchase_order_number: str | None = None
+    plan: Plan | None = None
+    customer: Customer | None = None
+    usage_threshold: UsageThreshold | None = None
+    applicable_usage_thresholds: list[ApplicableUsageThreshold] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TriggeredAlert:
+    """Model of the API's ``TriggeredAlertObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    lago_organization_id: str | None = None
+    lago_alert_id: str | None = None
+    lago_subscription_id: str | None = None
+    external_subscription_id: str | None = None
+    external_customer_id: str | None = None
+    billable_metric_code: str | None = None
+    alert_type: str | None = None
+    alert_code: str | None = None
+    alert_name: str | None = None
+    current_value: Decimal | None = None
+    previous_value: Decimal | None = None
+    triggered_at: datetime.datetime | None = None
+    crossed_thresholds: list[AlertThreshold] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WalletTransactionExtendedMetadata:
+    """A part of an answer of the API.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    key: str | None = None
+    value: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WalletTransactionExtended:
+    """Model of the API's ``WalletTransactionObjectExtended`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_id: str | None = None
+    lago_wallet_id: str | None = None
+    lago_invoice_id: str | None = None
+    lago_credit_note_id: str | None = None
+    lago_voided_invoice_id: str | None = None
+    status: str | None = None
+    source: str | None = None
+    transaction_status: str | None = None
+    transaction_type: str | None = None
+    amount: Decimal | None = None
+    credit_amount: Decimal | None = None
+    invoice_requires_successful_payment: bool | None = None
+    metadata: list[WalletTransactionExtendedMetadata] | None = None
+    remaining_amount_cents: int | None = None
+    remaining_credit_amount: Decimal | None = None
+    priority: int | None = None
+    settled_at: datetime.datetime | None = None
+    failed_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    name: str | None = None
+    applied_invoice_custom_sections: list[AppliedInvoiceCustomSection] | None = None
+    payment_method: PaymentMethodReference | None = None
+    purchase_order_number: str | None = None
+    wallet: Wallet | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WalletTransactionPaymentFailure:
+    """Model of the API's ``WalletTransactionPaymentFailureObject`` schema.
+
+    Fields that may be absent or ``null`` in an answer default to ``None``.
+    """
+
+    lago_wallet_transaction_id: str | None = None
+    lago_customer_id: str | None = None
+    external_customer_id: str | None = None
+    provider_customer_id: str | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_error: Any = None
 
 
 @attrs.frozen(kw_only=True)
