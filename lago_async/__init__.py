@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._pagination import AsyncPager, Page
 from ._sentinel import NOT_GIVEN, NotGiven
+from ._txid import transaction_id
 from ._version import __version__
 from .types import __all__ as _types_all
 
@@ -71,6 +72,7 @@ __all__ = [
     "RejectedEvent",
     "UnprocessableEntityError",
     "__version__",
+    "transaction_id",
     *_types_all,
 ]
 
