@@ -277,6 +277,7 @@ from lago_async import (
     WebhookEndpointUpdateInput,
     WebhookPublicKey,
     __version__,
+    transaction_id,
 )
 from lago_sync._client import Lago
 from lago_sync._ingest import EventIngestor
@@ -310,6 +311,7 @@ __all__ = [
     "RejectedEvent",
     "UnprocessableEntityError",
     "__version__",
+    "transaction_id",
     "ActivityLog",
     "AddOn",
     "AddOnCreateInput",
