@@ -652,7 +652,7 @@ class _Backfill:
 
     # the run -----------------------------------------------------------------------------
 
-    async def run(self, stream: IO[bytes], rejected: IO[bytes]) -> int:
+    async def run(self, rows: Iterator[Row], rejected: IO[bytes]) -> int:
         args = self.args
         mode = Progress.choose(args.progress, self.err)
         interval = args.progress_interval or (0.2 if mode == "rich" else 5.0)
@@ -685,13 +685,13 @@ class _Backfill:
                     progress_interval=interval,
                 )
                 async with ingest:
-                    await self._send_all(ingest, stream, rejected)
+                    await self._send_all(ingest, rows, rejected)
         finally:
             progress.close()
         return self._finish()
 
     async def _send_all(
-        self, ingest: EventIngestor, stream: IO[bytes], rejected: IO[bytes]
+        self, ingest: EventIngestor, rows: Iterator[Row], rejected: IO[bytes]
     ) -> None:
         include_line = self.plan.checkpoint.ids == "content+line"
         chunk_size = self.args.chunk_size
@@ -699,7 +699,7 @@ class _Backfill:
         bad: list[dict[str, Any]] = []
         count = 0
         last: Row | None = None
-        for row in self.rows(stream):
+        for row in rows:
             last = row
             event = row.event
             if event is None:
@@ -851,8 +851,10 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     try:
         plan = _plan(args)
         backfill = _Backfill(args, plan, out, err)
-        with _open_input(plan) as stream, _open_rejected(plan) as rejected:
-            return asyncio.run(_main(backfill, stream, rejected))
+        with _open_input(plan) as stream:
+            rows = backfill.rows(stream)  # a CSV header is checked here, before anything else
+            with _open_rejected(plan) as rejected:
+                return asyncio.run(_main(backfill, rows, rejected))
     except UsageError as exc:
         print(f"lago-async ingest: error: {exc}", file=err)
         return EXIT_USAGE
@@ -861,7 +863,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         return EXIT_INTERRUPTED
 
 
-async def _main(backfill: _Backfill, stream: IO[bytes], rejected: IO[bytes]) -> int:
+async def _main(backfill: _Backfill, rows: Iterator[Row], rejected: IO[bytes]) -> int:
     loop = asyncio.get_running_loop()
 
     def stop(signum: int) -> None:
@@ -873,7 +875,7 @@ async def _main(backfill: _Backfill, stream: IO[bytes], rejected: IO[bytes]) -> 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop, signum)
-    return await backfill.run(stream, rejected)
+    return await backfill.run(rows, rejected)
 
 
 @contextlib.contextmanager
