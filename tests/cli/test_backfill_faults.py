@@ -4,11 +4,13 @@ with SIGKILL in the middle and resumed: every row stored exactly once, the bad r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +70,21 @@ def make_input(path: Path, total: int) -> tuple[set[str], dict[int, str]]:
     return expected, bad
 
 
+_spawned: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    yield
+    while _spawned:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_spawned.pop(), signal.SIGKILL)
+
+
 async def command(fake: FakeLago, *args: str) -> asyncio.subprocess.Process:
+    """The command in a subprocess, connected to ``fake`` through the environment."""
     env = {**os.environ, "LAGO_API_URL": fake.base_url, "LAGO_API_KEY": fake.api_key}
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "lago_async",
@@ -80,6 +94,19 @@ async def command(fake: FakeLago, *args: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    _spawned.append(process.pid)
+    return process
+
+
+async def wait_for_line(process: asyncio.subprocess.Process, checkpoint: Path, line: int) -> None:
+    """Wait until the command has recorded ``line`` rows as settled (60 s at most: a hang)."""
+
+    async def poll() -> None:
+        while settled_line(checkpoint) < line:
+            assert process.returncode is None, await process.communicate()
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), 60)
 
 
 def settled_line(checkpoint: Path) -> int:
@@ -104,9 +131,7 @@ async def test_100k_rows_through_faults_killed_and_resumed_exactly_once(tmp_path
         fake.faults.store_then_drop(route=BATCH, rate=0.02)
 
         first = await command(fake, *args)
-        while settled_line(checkpoint) < 30_000:
-            assert first.returncode is None, await first.communicate()
-            await asyncio.sleep(0.02)
+        await wait_for_line(first, checkpoint, 30_000)
         first.kill()  # SIGKILL: no cleanup at all
         await first.communicate()
         assert first.returncode == -signal.SIGKILL
@@ -150,11 +175,9 @@ async def test_sigterm_settles_the_chunk_in_flight_and_exits_130(tmp_path: Path)
     async with FakeLago() as fake:
         fake.faults.latency(0.01, route=BATCH)
         first = await command(fake, *args)
-        while settled_line(checkpoint) < 200:
-            assert first.returncode is None, await first.communicate()
-            await asyncio.sleep(0.01)
+        await wait_for_line(first, checkpoint, 200)
         first.send_signal(signal.SIGTERM)
-        out, _ = await first.communicate()
+        out, _ = await asyncio.wait_for(first.communicate(), 60)
         assert first.returncode == 130, out
         assert b"interrupted after row" in out
         line = settled_line(checkpoint)
@@ -162,7 +185,7 @@ async def test_sigterm_settles_the_chunk_in_flight_and_exits_130(tmp_path: Path)
         assert line == len(fake.events) + sum(1 for n in bad if n <= line)
 
         second = await command(fake, *args)
-        await second.communicate()
+        await asyncio.wait_for(second.communicate(), 60)
         assert second.returncode == 1
         ids = Counter(e["transaction_id"] for e in fake.events)
     assert set(ids) == expected
