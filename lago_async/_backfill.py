@@ -632,7 +632,13 @@ class _Backfill:
         self.invalid_this_run = 0
         self.first_failure: str | None = None
         self.stop_requested = False
+        """Set by SIGINT/SIGTERM: settle and record the chunk under way, then stop."""
+        self.complete = False
+        """Every row was read and settled, none failed."""
         self.started = time.monotonic()
+        self._seen_rejected = 0  # entries of ingest.rejected / .failed already written
+        self._seen_failed = 0
+        self._rows_before = 0  # rows of the chunks settled in this run
 
     # rows --------------------------------------------------------------------------------
 
@@ -654,6 +660,19 @@ class _Backfill:
 
     async def run(self, rows: Iterator[Row], rejected: IO[bytes]) -> int:
         args = self.args
+        try:
+            lago = AsyncLago(
+                api_key=args.api_key or None,
+                base_url=args.api_url or None,
+                initial_retry_delay=args.retry_delay,
+                max_retry_backoff=max(args.max_retry_delay, args.retry_delay),
+            )
+            if args.batch_size is not None and args.batch_size > lago.batch_limit:
+                raise UsageError(
+                    f"--batch-size must be at most the batch limit, {lago.batch_limit}"
+                )
+        except LagoError as exc:
+            raise UsageError(str(exc)) from None
         mode = Progress.choose(args.progress, self.err)
         interval = args.progress_interval or (0.2 if mode == "rich" else 5.0)
         size = self.plan.checkpoint.input.get("size")
@@ -665,16 +684,6 @@ class _Backfill:
             mode=mode,
             stream=self.err,
         )
-        try:
-            lago = AsyncLago(
-                api_key=args.api_key or None,
-                base_url=args.api_url or None,
-                initial_retry_delay=args.retry_delay,
-                max_retry_backoff=max(args.max_retry_delay, args.retry_delay),
-            )
-        except LagoError as exc:
-            progress.close()
-            raise UsageError(str(exc)) from None
         try:
             async with lago:
                 ingest = lago.events.ingestor(
@@ -769,11 +778,6 @@ class _Backfill:
         if self.plan.checkpoint_path is not None:
             write_atomically(self.plan.checkpoint_path, checkpoint.dump())
         return True
-
-    _seen_rejected = 0
-    _seen_failed = 0
-    _rows_before = 0
-    complete = False
 
     def _finish(self) -> int:
         totals = self.totals

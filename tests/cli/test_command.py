@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -265,6 +267,54 @@ def test_failed_delivery_stops_with_status_3_and_a_rerun_resumes(
     assert not rejected.exists()
 
 
+def test_a_csv_backfill_resumes_after_failed_delivery(
+    run: Run, fake: FakeLago, tmp_path: Path
+) -> None:
+    records = [
+        'tx-1,api_calls,sub_1,"one\nline"',
+        *(f"tx-{n},api_calls,sub_1,x" for n in range(2, 21)),
+    ]
+    path = tmp_path / "events.csv"
+    path.write_text("transaction_id,code,external_subscription_id,properties.note\n")
+    with path.open("a") as stream:
+        stream.write("".join(record + "\n" for record in records))
+    # Line of each record: the header is line 1, the first record spans lines 2 and 3.
+    lines = [2, *range(4, 23)]
+    checkpoint = tmp_path / "events.csv.checkpoint.json"
+    # Lago stops answering once the first chunk is recorded.
+    fake.faults.latency(0.02, route=BATCH)
+
+    def break_lago() -> None:
+        while not checkpoint.exists():
+            time.sleep(0.001)
+        fake.faults.add(route=BATCH, status=503)
+
+    breaker = threading.Thread(target=break_lago, daemon=True)
+    breaker.start()
+    options = ["--chunk-size", "4", "--batch-size", "2", "--concurrency", "1"]
+    result = run(str(path), *options, "--max-retries", "0")
+    breaker.join(timeout=10)
+
+    assert result.status == 3, result
+    saved = orjson.loads(checkpoint.read_bytes())
+    done = saved["totals"]["rows"]
+    assert done in (4, 8, 12, 16)
+    assert saved["line"] == lines[done - 1]
+    entries = read_rejected(tmp_path / "events.csv.rejected.jsonl")
+    assert [(e["line"], e["outcome"]) for e in entries] == [
+        (line, "failed") for line in lines[done : done + 4]
+    ]
+
+    fake.faults.clear()
+    result = run(str(path), *options)
+    assert result.status == 0, result
+    assert f"20 rows read (resumed after row {done})" in result.out
+    assert "duplicates           0" in result.out  # the recorded rows were not sent again
+    assert set(stored(fake)) == {f"tx-{n}" for n in range(1, 21)}
+    assert max(stored(fake).values()) == 1
+    assert fake.events[0]["properties"] == {"note": "one\nline"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -273,6 +323,7 @@ def test_failed_delivery_stops_with_status_3_and_a_rerun_resumes(
         (["-", "--checkpoint", "cp.json"], "standard input cannot be resumed"),
         (["events.jsonl", "--chunk-size", "0"], "must be at least 1"),
         (["events.jsonl", "--api-url", "ftp://x"], "must start with http"),
+        (["events.jsonl", "--batch-size", "101"], "at most the batch limit, 100"),
     ],
 )
 def test_usage_errors_exit_with_2_and_send_nothing(
