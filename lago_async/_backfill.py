@@ -467,20 +467,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the input's format (default: from the file's extension; jsonl for -)",
     )
     parser.add_argument(
-        "--api-url", help="the Lago API root, ending in /api/v1 (default: $LAGO_API_URL)"
+        "--api-url",
+        metavar="URL",
+        help="the Lago API root, ending in /api/v1 (default: $LAGO_API_URL)",
     )
     parser.add_argument(
         "--api-key",
+        metavar="KEY",
         help="the API key (default: $LAGO_API_KEY, which other users cannot see in ps)",
     )
     parser.add_argument(
         "--checkpoint",
         type=Path,
+        metavar="PATH",
         help="the checkpoint file (default: INPUT.checkpoint.json next to the input)",
     )
     parser.add_argument(
         "--rejected",
         type=Path,
+        metavar="PATH",
         help="where rejected and failed rows go (default: INPUT.rejected.jsonl; "
         "stdin.rejected.jsonl in the current folder for -)",
     )
@@ -498,30 +503,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-size",
         type=_positive_int,
+        metavar="N",
         default=5_000,
         help="rows settled between two checkpoints (default: 5000)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, help="events per request (default: 100)"
+        "--batch-size", type=_positive_int, metavar="N", help="events per request (default: 100)"
     )
     parser.add_argument(
-        "--concurrency", type=_positive_int, default=8, help="requests at once (default: 8)"
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        default=8,
+        help="requests at once (default: 8)",
     )
     parser.add_argument(
         "--max-retries",
         type=_non_negative_int,
+        metavar="N",
         default=10,
         help="retries of one batch before its events count as failed (default: 10)",
     )
     parser.add_argument(
         "--retry-delay",
         type=_positive_float,
+        metavar="SECONDS",
         default=0.5,
         help="seconds before the first retry; the delay doubles each time (default: 0.5)",
     )
     parser.add_argument(
         "--max-retry-delay",
         type=_positive_float,
+        metavar="SECONDS",
         default=8.0,
         help="the longest delay between two retries, in seconds (default: 8)",
     )
@@ -535,6 +548,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-interval",
         type=_positive_float,
+        metavar="SECONDS",
         help="seconds between two progress updates (default: 0.2 for the bar, 5 for lines)",
     )
 
