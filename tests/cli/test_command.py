@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lago_async import IngestStats, transaction_id
+from lago_async import IngestStats, __version__, transaction_id
+from lago_async.__main__ import main
 from lago_async._backfill import Checkpoint, Progress, Totals, fingerprint
 from lago_async.testing import FakeLago
 
@@ -396,3 +397,16 @@ def test_the_rich_bar_is_drawn_on_a_terminal_when_rich_is_installed(
 
     monkeypatch.setitem(sys.modules, "rich", None)  # not installed
     assert Progress.choose("auto", _Terminal()) == "plain"
+
+
+def test_the_command_names_its_subcommands_and_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lago-async {__version__}"
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "required: COMMAND" in capsys.readouterr().err
