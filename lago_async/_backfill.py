@@ -382,13 +382,17 @@ class Progress:
     @staticmethod
     def choose(requested: str, stream: IO[str]) -> str:
         """``rich``, ``plain`` or ``off``: ``auto`` means rich on a terminal when installed."""
-        if requested != "auto":
+        if requested not in ("auto", "rich"):
             return requested
         try:
             import rich  # noqa: F401
         except ImportError:
+            if requested == "rich":
+                raise UsageError(
+                    '--progress rich needs rich: pip install "lago-async[cli]"'
+                ) from None
             return "plain"
-        return "rich" if stream.isatty() else "plain"
+        return "rich" if requested == "rich" or stream.isatty() else "plain"
 
     def _start_rich(self) -> None:
         from rich.console import Console
@@ -649,6 +653,7 @@ class _Backfill:
         """Set by SIGINT/SIGTERM: settle and record the chunk under way, then stop."""
         self.complete = False
         """Every row was read and settled, none failed."""
+        self.progress_mode = Progress.choose(args.progress, err)
         self.started = time.monotonic()
         self._seen_rejected = 0  # entries of ingest.rejected / .failed already written
         self._seen_failed = 0
@@ -687,7 +692,7 @@ class _Backfill:
                 )
         except LagoError as exc:
             raise UsageError(str(exc)) from None
-        mode = Progress.choose(args.progress, self.err)
+        mode = self.progress_mode
         interval = args.progress_interval or (0.2 if mode == "rich" else 5.0)
         size = self.plan.checkpoint.input.get("size")
         progress = Progress(

@@ -13,7 +13,7 @@ import pytest
 
 from lago_async import IngestStats, __version__, transaction_id
 from lago_async.__main__ import main
-from lago_async._backfill import Checkpoint, Progress, Totals, fingerprint
+from lago_async._backfill import Checkpoint, Progress, Totals, UsageError, fingerprint
 from lago_async.testing import FakeLago
 
 from .conftest import Run, event, jsonl, read_rejected, stored
@@ -397,6 +397,8 @@ def test_the_rich_bar_is_drawn_on_a_terminal_when_rich_is_installed(
 
     monkeypatch.setitem(sys.modules, "rich", None)  # not installed
     assert Progress.choose("auto", _Terminal()) == "plain"
+    with pytest.raises(UsageError, match="lago-async\\[cli\\]"):
+        Progress.choose("rich", _Terminal())
 
 
 def test_the_command_names_its_subcommands_and_version(
