@@ -654,6 +654,20 @@ class _Backfill:
         self.complete = False
         """Every row was read and settled, none failed."""
         self.progress_mode = Progress.choose(args.progress, err)
+        try:
+            # Built here, before any file is opened; its connections open in the event loop.
+            self.lago = AsyncLago(
+                api_key=args.api_key or None,
+                base_url=args.api_url or None,
+                initial_retry_delay=args.retry_delay,
+                max_retry_backoff=max(args.max_retry_delay, args.retry_delay),
+            )
+        except LagoError as exc:
+            raise UsageError(str(exc)) from None
+        if args.batch_size is not None and args.batch_size > self.lago.batch_limit:
+            raise UsageError(
+                f"--batch-size must be at most the batch limit, {self.lago.batch_limit}"
+            )
         self.started = time.monotonic()
         self._seen_rejected = 0  # entries of ingest.rejected / .failed already written
         self._seen_failed = 0
@@ -679,19 +693,7 @@ class _Backfill:
 
     async def run(self, rows: Iterator[Row], rejected: IO[bytes]) -> int:
         args = self.args
-        try:
-            lago = AsyncLago(
-                api_key=args.api_key or None,
-                base_url=args.api_url or None,
-                initial_retry_delay=args.retry_delay,
-                max_retry_backoff=max(args.max_retry_delay, args.retry_delay),
-            )
-            if args.batch_size is not None and args.batch_size > lago.batch_limit:
-                raise UsageError(
-                    f"--batch-size must be at most the batch limit, {lago.batch_limit}"
-                )
-        except LagoError as exc:
-            raise UsageError(str(exc)) from None
+        lago = self.lago
         mode = self.progress_mode
         interval = args.progress_interval or (0.2 if mode == "rich" else 5.0)
         size = self.plan.checkpoint.input.get("size")

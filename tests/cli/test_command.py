@@ -343,10 +343,14 @@ def test_usage_errors_exit_with_2_and_send_nothing(
     monkeypatch.chdir(tmp_path)
     jsonl(tmp_path / "events.jsonl", [event(1)])
     jsonl(tmp_path / "events.txt", [event(1)])
+    earlier = tmp_path / "events.jsonl.rejected.jsonl"
+    earlier.write_text('{"line": 1}\n')  # left by an earlier run
     result = run(*args)
     assert result.status == 2
     assert message in result.err
+    assert "lago-async ingest: error:" in result.err
     assert fake.events == []
+    assert earlier.read_text() == '{"line": 1}\n'  # found before any file was touched
 
 
 def test_no_api_key_is_a_usage_error(
