@@ -60,7 +60,7 @@ def tests(session: nox.Session) -> None:
     lago_sync, about 30 s) run in the primary Python's session only; the generated code is
     exercised by the rest of the suite everywhere.
     """
-    session.install("-e", ".[tests]")
+    session.install("-e", ".[tests,cli]")
     select = [] if session.python == PYTHON[0] else ["-m", "not generator"]
     session.run("pytest", "-q", *select, *session.posargs)
 
@@ -83,7 +83,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on both packages."""
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,cli]")
     session.run("mypy", "--strict", "lago_async", "lago_sync")
 
 

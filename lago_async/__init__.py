@@ -31,6 +31,7 @@ from ._errors import (
 from ._pagination import AsyncPager, Page
 from ._raw import RawResponse, ResponseCapture, capture_responses
 from ._sentinel import NOT_GIVEN, NotGiven
+from ._txid import transaction_id
 from ._version import __version__
 from .types import __all__ as _types_all
 
@@ -75,6 +76,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "capture_responses",
+    "transaction_id",
     *_types_all,
 ]
 

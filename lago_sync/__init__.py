@@ -47,6 +47,7 @@ from lago_async import (
     UnprocessableEntityError,
     __version__,
     capture_responses,
+    transaction_id,
 )
 from lago_sync._client import Lago
 from lago_sync._ingest import EventIngestor
@@ -341,6 +342,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "capture_responses",
+    "transaction_id",
     "ActivityLog",
     "AddOn",
     "AddOnCreateInput",

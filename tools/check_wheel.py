@@ -6,7 +6,8 @@ built wheel (and its dependencies) is installed, outside the source tree::
     python tools/check_wheel.py
 
 It imports both packages, checks that they come from site-packages rather than the checkout,
-that each ships its ``py.typed`` marker, and that the licence travels with the distribution.
+that each ships its ``py.typed`` marker, that the licence travels with the distribution and
+that the ``lago-async`` command is installed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def main() -> int:
     files = [str(f) for f in dist.files or ()]
     if not any(f.endswith("LICENSE") for f in files):
         problems.append("the wheel carries no LICENSE file")
+    scripts = {e.name: e.value for e in dist.entry_points if e.group == "console_scripts"}
+    if scripts.get("lago-async") != "lago_async.__main__:main":
+        problems.append(f"no lago-async console script (found {scripts})")
     client = lago_async.AsyncLago(api_key="check", base_url="http://127.0.0.1:9/api/v1")
     if "check" in repr(client):
         problems.append("the API key shows in the client's repr")
