@@ -26,6 +26,8 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SpoolError,
+    SpoolLockedError,
     UnprocessableEntityError,
 )
 from ._pagination import AsyncPager, Page
@@ -69,6 +71,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RejectedEvent",
+    "SpoolError",
+    "SpoolLockedError",
     "UnprocessableEntityError",
     "__version__",
     *_types_all,
