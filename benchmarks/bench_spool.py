@@ -38,8 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.clients import API, Measure, make_event, result  # noqa: E402
-from benchmarks.run import API_KEY, Runner  # noqa: E402
+from benchmarks.clients import API, Measure, make_event, result
+from benchmarks.run import API_KEY, Runner
 
 SCENARIOS = ("send", "send x64", "send_many", "sync x4", "send_many full")
 SEQUENTIAL_SHARE = 5
