@@ -74,6 +74,7 @@ _DUPLICATE = {"transaction_id": ["value_already_exist"]}
 _BATCH_OPEN = b'{"events":['
 _BATCH_CLOSE = b"]}"
 _MIN_BATCH_BYTES = 1024
+_SPOOL_CHUNK = 128  # events send_many hands to the spool at once
 
 
 class IngestQueueFull(LagoError):
@@ -614,6 +615,8 @@ class EventIngestor:
         budget = self._event_budget
         accepted = 0
         last = 0
+        chunk: list[bytes] = []  # encoded, handed to the spool and accepted together
+        room = 0  # how many more the chunk may take without passing max_queue
         try:
             for index, event in enumerate(events):
                 try:
@@ -623,20 +626,45 @@ class EventIngestor:
                     raise
                 if budget and len(data) > budget:
                     self._too_large(data)
-                if self._held >= self.max_queue:
-                    await self._wait_for_room()
-                self._check_open()
-                last = spool.write(data)
-                self._accept_spooled(data, last)
-                accepted += 1
-        except LagoError:
+                if not room:
+                    if chunk:
+                        last = self._accept_chunk(chunk)
+                        accepted += len(chunk)
+                        chunk = []
+                    if self._held >= self.max_queue:
+                        await self._wait_for_room()
+                    room = min(self.max_queue - self._held, _SPOOL_CHUNK)
+                chunk.append(data)
+                room -= 1
+            if chunk:
+                last = self._accept_chunk(chunk)
+                accepted += len(chunk)
+        except LagoValidationError:
             # The events before the bad one are accepted: return only once they are on disk.
+            if chunk:
+                last = self._accept_chunk(chunk)
+            if last:
+                await spool.wait(last)
+            raise
+        except LagoError:
             if last:
                 await spool.wait(last)
             raise
         if last:
             await spool.wait(last)
         return accepted
+
+    def _accept_chunk(self, chunk: list[bytes]) -> int:
+        """Hand encoded events to the spool, accept them, and return the last one's id."""
+        spool = self._spool
+        assert spool is not None
+        self._check_open()
+        last = spool.write_many(chunk)
+        ident = last - len(chunk)
+        for data in chunk:
+            ident += 1
+            self._accept_spooled(data, ident)
+        return last
 
     def send_many_threadsafe(
         self, events: Iterable[EventInput | Mapping[str, Any]], timeout: float | None = None
@@ -801,12 +829,17 @@ class EventIngestor:
         self._accepted += 1
         self._held += 1
         buffer = self._buffer
-        buffer.add(data)
-        buffer.add_id(ident)
-        count = len(buffer)
-        if count >= self.batch_size or (
-            self._event_budget and len(buffer.data) > self._event_budget
-        ):
+        packed = buffer.data
+        if packed:
+            packed += b","
+        packed += data
+        ends = buffer.ends
+        ends.append(len(packed))
+        ids = buffer.ids
+        assert ids is not None
+        ids.append(ident)
+        count = len(ends)
+        if count >= self.batch_size or (self._event_budget and len(packed) > self._event_budget):
             self._dispatch()
         elif count == 1:
             self._arm_linger()

@@ -42,8 +42,13 @@ SpoolSync = Literal["normal", "full"]
 
 _FORMAT = 1  # PRAGMA user_version of a spool this code writes
 _TABLE = "lago_spool_events"
-_INSERT = f"INSERT INTO {_TABLE} (id, data) VALUES (?, ?)"
+_CHUNK = 128  # rows per INSERT statement at most (256 parameters, under every SQLite's limit)
+_INSERTS = {
+    rows: f"INSERT INTO {_TABLE} (id, data) VALUES " + ",".join(["(?,?)"] * rows)
+    for rows in (1, 2, 4, 8, 16, 32, 64, _CHUNK)
+}
 _DELETE_RANGE = f"DELETE FROM {_TABLE} WHERE id BETWEEN ? AND ?"
+_DELETE_BATCH = 1_000  # settled events that wake the writer without an insert to ride on
 _READ = f"SELECT id, data FROM {_TABLE} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"
 
 
@@ -145,6 +150,7 @@ class Spool:
         self._committed_cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commits: asyncio.Event | None = None
+        self._loop_waiters = 0  # coroutines in wait(): the writer wakes the loop only for them
         self._closed: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
         self.finished = False
@@ -198,25 +204,51 @@ class Spool:
                 self._wake.notify()
         return ident
 
+    def write_many(self, items: list[bytes]) -> int:
+        """:meth:`write` for several events, given consecutive ids; the last one's id."""
+        with self._lock:
+            if self.error is not None or self._closing:
+                raise SpoolError(self._refusal())
+            first = self._next_id
+            self._next_id = first + len(items)
+            self._inserts.extend(zip(range(first, self._next_id), items, strict=True))
+            if self._idle:
+                self._idle = False
+                self._wake.notify()
+        return self._next_id - 1
+
     def forget(self, ids: Any) -> None:
-        """Queue the deletion of settled events (an iterable of ids)."""
+        """Queue the deletion of settled events (an iterable of ids).
+
+        Deletions ride along with the next group commit of inserts; only when many are
+        waiting do they wake the writer on their own (a crash before they are written only
+        means that these events are sent again, as duplicates).
+        """
         with self._lock:
             if self.finished:
                 return
             self._deletes.extend(ids)
-            if self._idle:
+            if self._idle and len(self._deletes) >= _DELETE_BATCH:
                 self._idle = False
                 self._wake.notify()
 
     async def wait(self, ident: int) -> None:
         """Return once the event ``ident`` is on disk; raise :class:`SpoolError` if it cannot
         be written."""
+        if self.committed >= ident:
+            return
         commits = self._commits
         assert commits is not None
-        while self.committed < ident:
-            if self.error is not None or self.finished:
-                raise SpoolError(self._refusal())
-            await commits.wait()
+        # Counted before looking at `committed`, which the writer sets before it reads the
+        # count: either this sees the commit, or the writer sees this waiter and wakes it.
+        self._loop_waiters += 1
+        try:
+            while self.committed < ident:
+                if self.error is not None or self.finished:
+                    raise SpoolError(self._refusal())
+                await commits.wait()
+        finally:
+            self._loop_waiters -= 1
 
     async def read(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` events left by an earlier process with an id above ``after``."""
@@ -274,7 +306,12 @@ class Spool:
         try:
             while True:
                 with self._lock:
-                    while not (self._inserts or self._deletes or self._reads or self._closing):
+                    while not (
+                        self._inserts
+                        or self._reads
+                        or self._closing
+                        or len(self._deletes) >= _DELETE_BATCH
+                    ):
                         self._idle = True
                         self._wake.wait()
                     self._idle = False
@@ -299,7 +336,7 @@ class Spool:
         db.execute("BEGIN")
         try:
             if inserts:
-                db.executemany(_INSERT, inserts)
+                _insert(db, inserts)
             if deletes:
                 db.executemany(_DELETE_RANGE, _ranges(deletes))
             db.execute("COMMIT")
@@ -311,7 +348,8 @@ class Spool:
             with self._committed_cond:
                 self.committed = inserts[-1][0]
                 self._committed_cond.notify_all()
-            self._to_loop(self._on_commit)
+            if self._loop_waiters:
+                self._to_loop(self._on_commit)
 
     def _broken(self, exc: BaseException) -> None:
         log.error("lago ingestor: the spool %s cannot be written: %r", self.path, exc)
@@ -355,6 +393,26 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+    """Insert ``rows`` with a few multi-row statements rather than one statement per row.
+
+    Each statement releases Python's GIL once while SQLite works; per row, the writer
+    would fight the event loop's thread for it hundreds of times per commit.
+    """
+    start = 0
+    left = len(rows)
+    size = _CHUNK
+    while left:
+        while size > left:
+            size //= 2
+        params: list[Any] = []
+        for pair in rows[start : start + size]:
+            params += pair
+        db.execute(_INSERTS[size], params)
+        start += size
+        left -= size
 
 
 def _ranges(ids: list[int]) -> list[tuple[int, int]]:
