@@ -399,3 +399,46 @@ def test_blocking_restart_sends_what_the_spool_holds(tmp_path: Path) -> None:
             ingest.send(event(10))
         assert (ingest.stats.recovered, ingest.stats.delivered) == (10, 11)
         assert sorted(stored_ids(fake)) == sorted(f"tx-{n}" for n in range(11))
+
+
+# -- failures of the spool itself ---------------------------------------------------------------
+
+
+async def test_a_spool_that_cannot_be_written_fails_the_send_not_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(db: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    async with FakeLago() as fake, client(fake) as lago:
+        async with lago.events.ingestor(spool=tmp_path / "events.db") as ingest:
+            monkeypatch.setattr("lago_async._spool._insert", broken)
+            with pytest.raises(SpoolError, match="disk I/O error"):
+                await ingest.send(event(0))
+            # The writer stopped: later sends are refused at once, before being accepted.
+            with pytest.raises(SpoolError, match="cannot be written"):
+                await ingest.send(event(1))
+            with pytest.raises(SpoolError, match="cannot be written"):
+                await ingest.send_many([event(2)])
+        # The event accepted before the failure was still delivered, and counted once.
+        stats = ingest.stats
+        assert (stats.accepted, stats.delivered) == (1, 1)
+        assert list(stored_ids(fake)) == ["tx-0"]
+
+
+async def test_an_ingestor_left_open_releases_its_spool_when_the_client_closes(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "events.db"
+    async with FakeLago() as fake:
+        with pytest.warns(ResourceWarning, match="not closed before its client"):
+            async with client(fake) as lago:
+                ingest = lago.events.ingestor(spool=spool)
+                await ingest.send(event(0))
+        # The client's close flushed it and closed the spool.
+        assert ingest.stats.delivered == 1
+        assert on_disk(spool) == []
+        async with client(fake) as lago:
+            async with lago.events.ingestor(spool=spool) as again:
+                await again.send(event(1))
+        assert len(fake.events) == 2
