@@ -122,16 +122,14 @@ class Spool:
         self.sync = sync
         self._file_lock = _FileLock(path)
         try:
-            self._db = self._open()
+            self._db, last, pending = self._open()
         except (sqlite3.Error, OSError) as exc:
             self._file_lock.release()
             raise SpoolError(f"cannot open the spool {path}: {exc}") from None
         except BaseException:
             self._file_lock.release()
             raise
-        row = self._db.execute(f"SELECT max(id), count(*) FROM {_TABLE}").fetchone()
-        last = int(row[0] or 0)
-        self.pending_at_open: int = int(row[1])
+        self.pending_at_open: int = pending
         """Events an earlier ingestor left unsettled in the spool when it was opened."""
         self.last_at_open = last
         """The highest id in the spool when it was opened: recovery reads up to it."""
@@ -156,7 +154,8 @@ class Spool:
         self.finished = False
         """Whether the writer has written everything, closed the database and the lock."""
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> tuple[sqlite3.Connection, int, int]:
+        """The database, set up, with the highest id and the number of events it holds."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -171,10 +170,11 @@ class Spool:
             )
             if version == 0:
                 db.execute(f"PRAGMA user_version={_FORMAT}")
+            last, pending = db.execute(f"SELECT max(id), count(*) FROM {_TABLE}").fetchone()
         except BaseException:
             db.close()
             raise
-        return db
+        return db, int(last or 0), int(pending)
 
     def __repr__(self) -> str:
         return f"<Spool {self.path!r} sync={self.sync} committed={self.committed}>"
