@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 import sqlite3
@@ -147,8 +148,10 @@ class Spool:
         self._reads: list[tuple[asyncio.Future[list[tuple[int, bytes]]], int, int]] = []
         self._committed_cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._commits: asyncio.Event | None = None
-        self._loop_waiters = 0  # coroutines in wait(): the writer wakes the loop only for them
+        # Coroutines in wait(), as a heap of (id, sequence, future): a commit wakes only
+        # those it covers. The writer calls into the loop only while the heap holds some.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiter_seq = 0
         self._closed: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
         self.finished = False
@@ -186,7 +189,6 @@ class Spool:
         if self._thread is not None:
             return
         self._loop = loop
-        self._commits = asyncio.Event()
         self._closed = loop.create_future()
         self._thread = threading.Thread(target=self._run, name="lago-spool-writer", daemon=True)
         self._thread.start()
@@ -237,18 +239,18 @@ class Spool:
         be written."""
         if self.committed >= ident:
             return
-        commits = self._commits
-        assert commits is not None
-        # Counted before looking at `committed`, which the writer sets before it reads the
-        # count: either this sees the commit, or the writer sees this waiter and wakes it.
-        self._loop_waiters += 1
-        try:
-            while self.committed < ident:
-                if self.error is not None or self.finished:
-                    raise SpoolError(self._refusal())
-                await commits.wait()
-        finally:
-            self._loop_waiters -= 1
+        assert self._loop is not None
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiter_seq += 1
+        heapq.heappush(self._waiters, (ident, self._waiter_seq, future))
+        # Queued before looking at `committed` again, which the writer sets before it looks
+        # at the queue: either this sees the commit, or the writer sees this waiter.
+        if self.committed < ident:
+            if self.error is not None or self.finished:
+                raise SpoolError(self._refusal())
+            await future
+            if self.committed < ident:
+                raise SpoolError(self._refusal())
 
     async def read(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` events left by an earlier process with an id above ``after``."""
@@ -279,11 +281,15 @@ class Spool:
             await asyncio.shield(self._closed)
 
     def _on_commit(self) -> None:
-        """In the loop: wake the coroutines waiting for a commit."""
-        commits = self._commits
-        if commits is not None:
-            commits.set()
-            commits.clear()
+        """In the loop: wake the coroutines whose events are on disk (all of them once the
+        writer has stopped: they then raise)."""
+        waiters = self._waiters
+        committed = self.committed
+        everyone = self.finished or self.error is not None
+        while waiters and (everyone or waiters[0][0] <= committed):
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
 
     # -- other threads' side -----------------------------------------------------------------
 
@@ -348,7 +354,7 @@ class Spool:
             with self._committed_cond:
                 self.committed = inserts[-1][0]
                 self._committed_cond.notify_all()
-            if self._loop_waiters:
+            if self._waiters:
                 self._to_loop(self._on_commit)
 
     def _broken(self, exc: BaseException) -> None:
