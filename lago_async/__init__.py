@@ -26,6 +26,8 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SpoolError,
+    SpoolLockedError,
     UnprocessableEntityError,
 )
 from ._pagination import AsyncPager, Page
@@ -73,6 +75,8 @@ __all__ = [
     "RawResponse",
     "RejectedEvent",
     "ResponseCapture",
+    "SpoolError",
+    "SpoolLockedError",
     "UnprocessableEntityError",
     "__version__",
     "capture_responses",

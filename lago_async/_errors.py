@@ -5,6 +5,8 @@
     LagoError
     ├── LagoValidationError          bad input caught before anything is sent
     ├── APIResponseValidationError   an answer that does not have the documented shape
+    ├── SpoolError                   the ingestor's spool cannot be opened or written
+    │   └── SpoolLockedError         another live ingestor holds the spool
     ├── APIConnectionError           the request did not get an answer
     │   └── APITimeoutError
     └── APIError                     the server answered with an error status
@@ -38,6 +40,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SpoolError",
+    "SpoolLockedError",
     "UnprocessableEntityError",
 ]
 
@@ -56,6 +60,22 @@ class LagoValidationError(LagoError, ValueError):
 
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SpoolError(LagoError):
+    """The event ingestor's spool cannot be opened or written (or is closed)."""
+
+
+class SpoolLockedError(SpoolError):
+    """Another live ingestor, in this process or another, holds the spool."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        """The spool file that is in use."""
+        super().__init__(
+            f"the spool {path} is in use by another live ingestor (its lock file "
+            f"{path}.lock is held); one spool serves one ingestor at a time"
+        )
 
 
 class APIResponseValidationError(LagoError):

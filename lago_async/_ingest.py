@@ -21,6 +21,12 @@ How it keeps its promises:
 
 Every accepted event ends in exactly one of ``delivered``, ``duplicates``, ``rejected`` or
 ``failed`` in :attr:`EventIngestor.stats`; the last two are also listed with their reasons.
+
+With a spool (:mod:`lago_async._spool`), each accepted event is also written to SQLite before
+``send`` returns, and deleted once delivered, a duplicate or rejected; failed events stay
+there, and the next ingestor opened on the spool sends them (and anything a crash left) first.
+Each event then carries its spool id next to its bytes (``_Packer.ids``), so that whatever
+settles an event can delete exactly that row.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import os
 import threading
 import warnings
 from array import array
@@ -45,8 +52,10 @@ from ._errors import (
     LagoError,
     LagoValidationError,
     RateLimitError,
+    SpoolError,
     UnprocessableEntityError,
 )
+from ._spool import Spool, check_options
 from ._transport import is_retryable_status, retry_hint
 from ._validate import encode_event
 
@@ -65,6 +74,7 @@ _DUPLICATE = {"transaction_id": ["value_already_exist"]}
 _BATCH_OPEN = b'{"events":['
 _BATCH_CLOSE = b"]}"
 _MIN_BATCH_BYTES = 1024
+_SPOOL_CHUNK = 128  # events send_many hands to the spool at once
 
 
 class IngestQueueFull(LagoError):
@@ -135,6 +145,9 @@ class IngestStats:
     """Events accepted and not yet in a request."""
     in_flight: int
     """Events in requests under way or waiting to be retried."""
+    recovered: int = 0
+    """Events taken from the spool, left there by an earlier ingestor (a crash, or failed
+    events kept for a later run); they are counted in ``accepted`` too."""
 
     @property
     def settled(self) -> int:
@@ -176,6 +189,15 @@ class EventIngestor:
             they would pass it, and an event too large to fit on its own is refused by
             ``send``. Whatever the setting, a 413 answer splits the batch in halves down to
             single events, and a single event refused with 413 is reported as rejected.
+        spool: a file path: keep every accepted event in this SQLite file until it is
+            settled, so that a crash loses nothing ``send`` accepted. ``send`` then returns
+            once the event is on disk; opening an ingestor on a spool left with events sends
+            them first; events that *failed* stay in the spool for the next ingestor opened
+            on it. One live ingestor per spool: another one raises
+            :class:`~lago_async.SpoolLockedError`. See the ingestion guide.
+        spool_sync: ``"normal"`` (default) survives a crash of the process; ``"full"`` also
+            survives a power loss or an operating system crash, at the price of a disk flush
+            per write.
     """
 
     def __init__(
@@ -192,6 +214,8 @@ class EventIngestor:
         max_batch_bytes: int | None = None,
         on_progress: Callable[[IngestStats], Any] | None = None,
         progress_interval: float = 1.0,
+        spool: str | os.PathLike[str] | None = None,
+        spool_sync: str = "normal",
     ) -> None:
         limit = client.batch_limit
         size = limit if batch_size is None else batch_size
@@ -236,14 +260,21 @@ class EventIngestor:
         self._event_budget = (
             0 if max_batch_bytes is None else max_batch_bytes - len(_BATCH_OPEN + _BATCH_CLOSE)
         )
+        spool_path, sync = check_options(spool, spool_sync)
+        self.spool: str | None = spool_path
+        """The spool file, or ``None`` without a spool."""
+        self.spool_sync: str = sync
+        """The spool's durability setting."""
 
         self.rejected: list[RejectedEvent] = []
         """Events Lago refused as invalid, with its reasons."""
         self.failed: list[FailedEvent] = []
         """Events whose delivery could not be confirmed, with the reason."""
 
-        self._buffer = _Packer()
+        spooled = spool_path is not None
+        self._buffer = _Packer(spooled)
         self._accepted = 0
+        self._recovered = 0
         self._delivered = 0
         self._duplicates = 0
         self._retries = 0
@@ -258,7 +289,7 @@ class EventIngestor:
         self._paused_until = 0.0
         self._closed = False
         # Thread-safe entry (send_threadsafe): events encoded in the callers' threads.
-        self._inbox = _Packer()  # filled by other threads, under _inbox_lock
+        self._inbox = _Packer(spooled)  # filled by other threads, under _inbox_lock
         self._inbox_lock = threading.Lock()
         self._inbox_room = threading.Condition(self._inbox_lock)
         self._inbox_scheduled = False
@@ -267,6 +298,14 @@ class EventIngestor:
         self._stopped: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._stop_reason = "cancelled before delivery was confirmed"
+        # The spool, opened (and locked) last, once every other argument is known to be good.
+        self._recovery_done = threading.Event()  # what the spool held is queued
+        self._recovery_done_async: asyncio.Event | None = None
+        self._spool: Spool | None = None
+        if spool_path is not None:
+            self._spool = Spool(spool_path, sync)
+        else:
+            self._recovery_done.set()
 
     def __repr__(self) -> str:
         return f"<EventIngestor {self.stats}>"
@@ -285,7 +324,48 @@ class EventIngestor:
             self._watcher = loop.create_task(self._watch_for_shutdown())
             if self.on_progress is not None:
                 self._progress = loop.call_later(self.progress_interval, self._tick)
+            self._recovery_done_async = asyncio.Event()
+            spool = self._spool
+            if spool is not None:
+                spool.start(loop)
+                if spool.pending_at_open:
+                    task = loop.create_task(self._recover(spool))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                else:
+                    self._recovery_done.set()
+            if self._recovery_done.is_set():
+                self._recovery_done_async.set()
         return loop
+
+    async def _recover(self, spool: Spool) -> None:
+        """Queue the events an earlier ingestor left in the spool, before any new one."""
+        assert self._room is not None and self._recovery_done_async is not None
+        chunk = max(self.batch_size, 1_000)
+        after = 0
+        try:
+            while True:
+                rows = await spool.read(after, chunk)
+                if not rows:
+                    break
+                for ident, data in rows:
+                    while self._held >= self.max_queue:
+                        self._room.clear()
+                        await self._room.wait()
+                    self._recovered += 1
+                    self._accept_spooled(data, ident)
+                after = rows[-1][0]
+            if self._recovered:
+                log.info(
+                    "lago ingestor: %d events left in the spool %s are queued",
+                    self._recovered,
+                    spool.path,
+                )
+        except SpoolError:
+            log.exception("lago ingestor: reading the spool %s failed", spool.path)
+        finally:
+            self._recovery_done.set()
+            self._recovery_done_async.set()
 
     def _tick(self) -> None:
         """Report progress every ``progress_interval`` seconds until the ingestor is closed."""
@@ -321,6 +401,8 @@ class EventIngestor:
     def _abandon(self) -> None:
         reason = "the event loop stopped before the ingestor was closed"
         self._stop(reason)
+        if self._spool is not None:
+            self._spool.close_nowait()
         stats = self.stats
         # Batches still running report their events when their own cancellation lands.
         not_delivered = stats.failed + stats.in_flight
@@ -381,6 +463,8 @@ class EventIngestor:
                 f"close deadline of {deadline}s passed before delivery was confirmed"
             )
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._spool is not None:
+            await self._spool.aclose()
         # Not in a `finally`: an interrupted close leaves the ingestor for the client's close.
         self._transport._holder.ingestors.discard(self)
         assert self._stopped is not None
@@ -441,22 +525,47 @@ class EventIngestor:
             batches=self._batches,
             queued=len(self._buffer) + len(self._inbox),
             in_flight=self._in_flight,
+            recovered=self._recovered,
         )
 
     async def send(self, event: EventInput | Mapping[str, Any]) -> None:
         """Check and queue one event, waiting for room when the queue is full.
 
         Raises :class:`LagoValidationError` (naming the field) for a bad event, at once.
-        Returns when the event is accepted, not when it is delivered: see :meth:`flush`.
+        Returns when the event is accepted (with a spool: and written to it), not when it is
+        delivered: see :meth:`flush`.
         """
         data = encode_event(event)
         if self._event_budget and len(data) > self._event_budget:
             self._too_large(data)
+        if self._spool is not None:
+            await self._send_spooled(data)
+            return
         if self._loop is None:
             self._start()
         if self._held >= self.max_queue:
             await self._wait_for_room()
         self._accept(data)
+
+    async def _send_spooled(self, data: bytes) -> None:
+        spool = self._spool
+        assert spool is not None
+        await self._wait_for_recovery()
+        if self._held >= self.max_queue:
+            await self._wait_for_room()
+        self._check_open()
+        ident = spool.write(data)
+        self._accept_spooled(data, ident)
+        await spool.wait(ident)
+
+    async def _wait_for_recovery(self) -> None:
+        """Start if needed, and wait until what the spool held is queued."""
+        if self._loop is None:
+            self._start()
+        done = self._recovery_done_async
+        assert done is not None
+        if not done.is_set():
+            await done.wait()
 
     async def _wait_for_room(self) -> None:
         """Wait until fewer than ``max_queue`` events are held (or raise if closed)."""
@@ -478,6 +587,8 @@ class EventIngestor:
         read. ``timeout`` is accepted for the blocking twin's sake, which may wait that long
         for room per event; here waiting is the caller's to bound (``asyncio.timeout``).
         """
+        if self._spool is not None:
+            return await self._send_many_spooled(events)
         if self._loop is None:
             self._start()
         budget = self._event_budget
@@ -496,26 +607,104 @@ class EventIngestor:
             accepted += 1
         return accepted
 
+    async def _send_many_spooled(self, events: Iterable[EventInput | Mapping[str, Any]]) -> int:
+        """:meth:`send_many` with a spool: one wait for the disk, after the last event."""
+        spool = self._spool
+        assert spool is not None
+        await self._wait_for_recovery()
+        budget = self._event_budget
+        accepted = 0
+        last = 0
+        chunk: list[bytes] = []  # encoded, handed to the spool and accepted together
+        room = 0  # how many more the chunk may take without passing max_queue
+        try:
+            for index, event in enumerate(events):
+                try:
+                    data = encode_event(event)
+                except LagoValidationError:
+                    encode_event(event, f"events[{index}]")
+                    raise
+                if budget and len(data) > budget:
+                    self._too_large(data)
+                if not room:
+                    if chunk:
+                        last = self._accept_chunk(chunk)
+                        accepted += len(chunk)
+                        chunk = []
+                    if self._held >= self.max_queue:
+                        await self._wait_for_room()
+                    room = min(self.max_queue - self._held, _SPOOL_CHUNK)
+                chunk.append(data)
+                room -= 1
+            if chunk:
+                last = self._accept_chunk(chunk)
+                accepted += len(chunk)
+        except LagoValidationError:
+            # The events before the bad one are accepted: return only once they are on disk.
+            if chunk:
+                last = self._accept_chunk(chunk)
+            if last:
+                await spool.wait(last)
+            raise
+        except LagoError:
+            if last:
+                await spool.wait(last)
+            raise
+        if last:
+            await spool.wait(last)
+        return accepted
+
+    def _accept_chunk(self, chunk: list[bytes]) -> int:
+        """Hand encoded events to the spool, accept them, and return the last one's id."""
+        spool = self._spool
+        assert spool is not None
+        self._check_open()
+        last = spool.write_many(chunk)
+        ident = last - len(chunk)
+        for data in chunk:
+            ident += 1
+            self._accept_spooled(data, ident)
+        return last
+
     def send_many_threadsafe(
         self, events: Iterable[EventInput | Mapping[str, Any]], timeout: float | None = None
     ) -> int:
         """:meth:`send_many` from any thread: each event as :meth:`send_threadsafe` takes it.
 
         Blocks while the queue is full; raises :class:`IngestQueueFull` if no room appears
-        within ``timeout`` seconds for one event. Returns how many were accepted.
+        within ``timeout`` seconds for one event. Returns how many were accepted (with a
+        spool: once they are all written to it).
         """
+        budget = self._event_budget
         accepted = 0
-        for index, event in enumerate(events):
-            try:
-                self.send_threadsafe(event, timeout)
-            except LagoValidationError:
-                encode_event(event, f"events[{index}]")
-                raise
-            accepted += 1
+        last = 0
+        try:
+            for index, event in enumerate(events):
+                try:
+                    data = encode_event(event)
+                except LagoValidationError:
+                    encode_event(event, f"events[{index}]")
+                    raise
+                if budget and len(data) > budget:
+                    self._too_large(data)
+                last = self._put_threadsafe(data, timeout) or last
+                accepted += 1
+        finally:
+            if last:
+                assert self._spool is not None
+                self._spool.wait_threadsafe(last)
         return accepted
 
     def send_nowait(self, event: EventInput | Mapping[str, Any]) -> None:
-        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room."""
+        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room.
+
+        Not available with a spool (it raises :class:`SpoolError`): writing the event to disk
+        takes a wait that this method cannot make; use :meth:`send`.
+        """
+        if self._spool is not None:
+            raise SpoolError(
+                "send_nowait cannot wait for the spool's disk write; use `await send(...)`"
+            )
         data = encode_event(event)
         if self._event_budget and len(data) > self._event_budget:
             self._too_large(data)
@@ -538,13 +727,34 @@ class EventIngestor:
         The event is checked and encoded in the calling thread and handed to the ingestor's
         loop in bulk, so many threads can send at high rates. Raises :class:`IngestQueueFull`
         if no room appears within ``timeout`` seconds (``None``: wait as long as needed).
+        With a spool, returns once the event is written to it.
         """
         data = encode_event(event)
         if self._event_budget and len(data) > self._event_budget:
             self._too_large(data)
+        ident = self._put_threadsafe(data, timeout)
+        if ident:
+            assert self._spool is not None
+            self._spool.wait_threadsafe(ident)
+
+    def _put_threadsafe(self, data: bytes, timeout: float | None) -> int:
+        """Queue one encoded event from any thread; its spool id (0 without a spool)."""
         loop = self._loop
         if loop is None:
             raise LagoError("the ingestor is not started: enter its block first")
+        spool = self._spool
+        ident = 0
+        if spool is not None and not self._recovery_done.is_set():
+            if threading.get_ident() == self._loop_thread:
+                raise IngestQueueFull(
+                    "the events left in the spool are still being queued, and "
+                    "send_threadsafe was called on the ingestor's own event loop thread, where "
+                    "waiting would block them forever; use `await send(...)` there"
+                )
+            if not self._recovery_done.wait(timeout):
+                raise IngestQueueFull(
+                    f"the events left in the spool were not all queued within {timeout}s"
+                )
         with self._inbox_room:
             self._threaded = True
             self._check_open()
@@ -560,10 +770,14 @@ class EventIngestor:
                     raise IngestQueueFull(f"no room within {timeout}s (max_queue={self.max_queue})")
                 self._check_open()
             self._inbox.add(data)
+            if spool is not None:
+                ident = spool.write(data)
+                self._inbox.add_id(ident)
             schedule = not self._inbox_scheduled
             self._inbox_scheduled = True
         if schedule:
             loop.call_soon_threadsafe(self._pull_inbox)
+        return ident
 
     def _too_large(self, data: bytes) -> None:
         raise LagoValidationError(
@@ -604,6 +818,26 @@ class EventIngestor:
         packed += data
         ends = buffer.ends
         ends.append(len(packed))
+        count = len(ends)
+        if count >= self.batch_size or (self._event_budget and len(packed) > self._event_budget):
+            self._dispatch()
+        elif count == 1:
+            self._arm_linger()
+
+    def _accept_spooled(self, data: bytes, ident: int) -> None:
+        """:meth:`_accept` for an event in the spool (new, or left by an earlier run)."""
+        self._accepted += 1
+        self._held += 1
+        buffer = self._buffer
+        packed = buffer.data
+        if packed:
+            packed += b","
+        packed += data
+        ends = buffer.ends
+        ends.append(len(packed))
+        ids = buffer.ids
+        assert ids is not None
+        ids.append(ident)
         count = len(ends)
         if count >= self.batch_size or (self._event_budget and len(packed) > self._event_budget):
             self._dispatch()
@@ -658,6 +892,14 @@ class EventIngestor:
         if self._threaded:
             with self._inbox_room:
                 self._inbox_room.notify_all()
+
+    def _forget(self, ids: array[int] | list[int] | None) -> None:
+        """Delete settled events from the spool (delivered, duplicates, rejected).
+
+        Failed events are not forgotten: they stay in the spool for the next ingestor.
+        """
+        if ids and self._spool is not None:
+            self._spool.forget(ids)
 
     def _fail(self, items: list[bytes], reason: str, *, from_batch: bool = True) -> None:
         if not items:
@@ -719,14 +961,14 @@ class EventIngestor:
                 if _too_many(exc) and len(items) > 1:
                     batch.split_first()
                     return
-                remaining = self._resolve(items, exc)
+                remaining = self._resolve(part, items, exc)
                 if remaining is None:
                     batch.parts.pop(0)
                     self._fail(items, f"refused: {exc}")
                 elif remaining:
                     # The events Lago did not name were refused only for their neighbours:
                     # send them again (not a retry: the batch just got smaller).
-                    batch.parts[0] = _Packer.of(remaining)
+                    batch.parts[0] = remaining
                 else:
                     batch.parts.pop(0)
                 return
@@ -746,6 +988,7 @@ class EventIngestor:
                         (data,) = part.items()
                         self._reject(data, {"event": [f"payload_too_large: {exc}"]})
                         self._settle(1)
+                        self._forget(part.ids)
                     return
                 if not is_retryable_status(exc.status):
                     batch.parts.pop(0)
@@ -768,6 +1011,7 @@ class EventIngestor:
                     batch.parts.pop(0)
                     self._delivered += len(part)
                     self._settle(len(part))
+                    self._forget(part.ids)
                     return
                 # A 2xx that is not Lago's answer (a proxy's page, an empty body): nothing
                 # says the events were stored, so the attempt counts as failed.
@@ -782,8 +1026,11 @@ class EventIngestor:
             if self._paused_until <= loop.time():
                 await _transport._sleep(self._transport.backoff(attempt - 1))
 
-    def _resolve(self, pending: list[bytes], exc: UnprocessableEntityError) -> list[bytes] | None:
-        """Settle the events a 422 names and return the others, to be sent again.
+    def _resolve(
+        self, part: _Packer, pending: list[bytes], exc: UnprocessableEntityError
+    ) -> _Packer | None:
+        """Settle the events a 422 names and return the others (of ``part``, whose events
+        are ``pending``), to be sent again.
 
         ``None`` when the refusal is not keyed by event index.
         """
@@ -798,16 +1045,24 @@ class EventIngestor:
             indexed[index] = value
         if not indexed:
             return None
-        remaining: list[bytes] = []
+        ids = part.ids
+        remaining = _Packer(ids is not None)
+        settled: list[int] = []
         for index, data in enumerate(pending):
             problem = indexed.get(index)
             if problem is None:
-                remaining.append(data)
-            elif dict(problem) == _DUPLICATE:
+                remaining.add(data)
+                if ids is not None:
+                    remaining.add_id(ids[index])
+                continue
+            if ids is not None:
+                settled.append(ids[index])
+            if dict(problem) == _DUPLICATE:
                 self._duplicates += 1
             else:
                 self._reject(data, dict(problem))
         self._settle(len(indexed))
+        self._forget(settled)
         return remaining
 
 
@@ -833,8 +1088,15 @@ class _Batch:
         """Replace the first part by its two halves."""
         first = self.parts[0]
         items = first.items()
+        ids = first.ids
         half = len(items) // 2
-        self.parts[0:1] = [_Packer.of(items[:half]), _Packer.of(items[half:])]
+        if ids is None:
+            self.parts[0:1] = [_Packer.of(items[:half]), _Packer.of(items[half:])]
+        else:
+            self.parts[0:1] = [
+                _Packer.of(items[:half], ids[:half]),
+                _Packer.of(items[half:], ids[half:]),
+            ]
 
     def take_all(self) -> list[bytes]:
         """Remove and return every event still held."""
@@ -848,21 +1110,25 @@ class _Packer:
 
     About the size of the JSON per event (plus 4 bytes), where a list of ``bytes`` would cost
     an object header each, and orjson's results keep a 4 KiB allocation each. A batch's body
-    is one concatenation away.
+    is one concatenation away. With a spool, ``ids`` holds each event's spool id (in step
+    with ``ends``); without, it is ``None``.
     """
 
-    __slots__ = ("data", "ends")
+    __slots__ = ("data", "ends", "ids")
 
-    def __init__(self) -> None:
+    def __init__(self, spooled: bool = False) -> None:
         self.data = bytearray()
         self.ends = array("I")
+        self.ids: array[int] | None = array("q") if spooled else None
 
     @classmethod
-    def of(cls, items: list[bytes]) -> _Packer:
-        """A packer holding ``items``."""
-        packer = cls()
+    def of(cls, items: list[bytes], ids: array[int] | None = None) -> _Packer:
+        """A packer holding ``items`` (and their spool ``ids``, if spooled)."""
+        packer = cls(ids is not None)
         for item in items:
             packer.add(item)
+        if ids is not None:
+            packer.ids = array("q", ids)
         return packer
 
     def __len__(self) -> int:
@@ -876,10 +1142,18 @@ class _Packer:
         data += item
         self.ends.append(len(data))
 
+    def add_id(self, ident: int) -> None:
+        """Record the spool id of the event just added."""
+        assert self.ids is not None
+        self.ids.append(ident)
+
     def extend(self, other: _Packer) -> None:
         """Move every event of ``other`` to the end of this packer (``other`` ends empty)."""
         if not other.ends:
             return
+        if self.ids is not None and other.ids is not None:
+            self.ids.extend(other.ids)
+            other.ids = array("q")
         if not self.ends:
             self.data, self.ends = other.data, other.ends
             other.data, other.ends = bytearray(), array("I")
@@ -893,10 +1167,16 @@ class _Packer:
     def take(self, count: int) -> _Packer:
         """Remove the first ``count`` events and return them in a packer of their own."""
         out = _Packer()
+        ids = self.ids
         if count >= len(self.ends):
-            out.data, out.ends = self.data, self.ends
+            out.data, out.ends, out.ids = self.data, self.ends, ids
             self.data, self.ends = bytearray(), array("I")
+            if ids is not None:
+                self.ids = array("q")
             return out
+        if ids is not None:
+            out.ids = ids[:count]
+            self.ids = ids[count:]
         cut = self.ends[count - 1]
         out.data = self.data[:cut]
         out.ends = self.ends[:count]

@@ -52,6 +52,15 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
             they would pass it, and an event too large to fit on its own is refused by
             ``send``. Whatever the setting, a 413 answer splits the batch in halves down to
             single events, and a single event refused with 413 is reported as rejected.
+        spool: a file path: keep every accepted event in this SQLite file until it is
+            settled, so that a crash loses nothing ``send`` accepted. ``send`` then returns
+            once the event is on disk; opening an ingestor on a spool left with events sends
+            them first; events that *failed* stay in the spool for the next ingestor opened
+            on it. One live ingestor per spool: another one raises
+            :class:`~lago_async.SpoolLockedError`. See the ingestion guide.
+        spool_sync: ``"normal"`` (default) survives a crash of the process; ``"full"`` also
+            survives a power loss or an operating system crash, at the price of a disk flush
+            per write.
     """
 
     __slots__ = ()
@@ -90,7 +99,8 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
         """Check and queue one event, waiting for room when the queue is full.
 
         Raises :class:`LagoValidationError` (naming the field) for a bad event, at once.
-        Returns when the event is accepted, not when it is delivered: see :meth:`flush`.
+        Returns when the event is accepted (with a spool: and written to it), not when it is
+        delivered: see :meth:`flush`.
         """
         self._live.check()
         self._obj.send_threadsafe(event)
@@ -116,13 +126,18 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
         """:meth:`send_many` from any thread: each event as :meth:`send_threadsafe` takes it.
 
         Blocks while the queue is full; raises :class:`IngestQueueFull` if no room appears
-        within ``timeout`` seconds for one event. Returns how many were accepted.
+        within ``timeout`` seconds for one event. Returns how many were accepted (with a
+        spool: once they are all written to it).
         """
         self._live.check()
         return self._obj.send_many_threadsafe(events, timeout)
 
     def send_nowait(self, event: EventInput | Mapping[str, Any]) -> None:
-        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room."""
+        """Check and queue one event, or raise :class:`IngestQueueFull` when there is no room.
+
+        Not available with a spool (it raises :class:`SpoolError`): writing the event to disk
+        takes a wait that this method cannot make; use :meth:`send`.
+        """
         self._live.call(lambda: self._obj.send_nowait(event))
 
     def send_threadsafe(
@@ -133,6 +148,7 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
         The event is checked and encoded in the calling thread and handed to the ingestor's
         loop in bulk, so many threads can send at high rates. Raises :class:`IngestQueueFull`
         if no room appears within ``timeout`` seconds (``None``: wait as long as needed).
+        With a spool, returns once the event is written to it.
         """
         self._live.check()
         self._obj.send_threadsafe(event, timeout)
@@ -186,6 +202,16 @@ class EventIngestor(ObjectBase[AsyncEventIngestor]):
     def progress_interval(self) -> float:
         """As :attr:`lago_async.EventIngestor.progress_interval`."""
         return self._obj.progress_interval
+
+    @property
+    def spool(self) -> str | None:
+        """The spool file, or ``None`` without a spool."""
+        return self._obj.spool
+
+    @property
+    def spool_sync(self) -> str:
+        """The spool's durability setting."""
+        return self._obj.spool_sync
 
     @property
     def rejected(self) -> list[RejectedEvent]:

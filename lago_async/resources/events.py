@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as _dt
+import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -283,6 +284,8 @@ class AsyncEvents(AsyncEventsBase):
         max_batch_bytes: int | None = None,
         on_progress: Callable[[IngestStats], Any] | None = None,
         progress_interval: float = 1.0,
+        spool: str | os.PathLike[str] | None = None,
+        spool_sync: str = "normal",
     ) -> EventIngestor:
         """A high-volume event sender: ``async with lago.events.ingestor() as ingest:``.
 
@@ -293,8 +296,11 @@ class AsyncEvents(AsyncEventsBase):
         ``close_timeout``, if given). ``max_batch_bytes`` caps the size of one request for
         proxies that limit bodies. ``on_progress`` is called with the ingestor's
         :class:`~lago_async.IngestStats` every ``progress_interval`` seconds and once at the
-        end. See :class:`~lago_async.EventIngestor` for the
-        guarantees and the outcome counters.
+        end. ``spool="events.db"`` keeps accepted events in a SQLite file until they are
+        settled (``send`` returns once the event is on disk; a crashed run's events are sent
+        by the next ingestor opened on it); ``spool_sync="full"`` makes each write survive a
+        power loss. See :class:`~lago_async.EventIngestor` for the guarantees and the
+        outcome counters.
         """
         from .._ingest import EventIngestor
 
@@ -310,6 +316,8 @@ class AsyncEvents(AsyncEventsBase):
             max_batch_bytes=max_batch_bytes,
             on_progress=on_progress,
             progress_interval=progress_interval,
+            spool=spool,
+            spool_sync=spool_sync,
         )
 
 
