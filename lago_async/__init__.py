@@ -12,7 +12,7 @@ The blocking twin of every name lives in :mod:`lago_sync`.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._client import DEFAULT_BATCH_LIMIT, AsyncLago
+from ._client import DEFAULT_BATCH_LIMIT, LAGO_CLOUD_INGEST_URL, AsyncLago
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH_LIMIT",
+    "LAGO_CLOUD_INGEST_URL",
     "NOT_GIVEN",
     "APIConnectionError",
     "APIError",

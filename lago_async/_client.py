@@ -30,11 +30,14 @@ from ._webhook_keys import WebhookKeys
 from .resources._base import parse, unwrap
 from .resources._generated._namespaces import NAMESPACES, Namespaces
 
-__all__ = ["DEFAULT_BATCH_LIMIT", "AsyncLago"]
+__all__ = ["DEFAULT_BATCH_LIMIT", "LAGO_CLOUD_INGEST_URL", "AsyncLago"]
 
 T = TypeVar("T")
 
 DEFAULT_BATCH_LIMIT = 100
+
+LAGO_CLOUD_INGEST_URL = "https://ingest.getlago.com/api/v1"
+"""Lago Cloud's event-ingestion service, for ``AsyncLago(ingest_url=...)``."""
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -70,6 +73,10 @@ class AsyncLago(Namespaces):
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
+        ingest_url: the root of a separate event-ingestion service (Lago Cloud's is
+            :data:`LAGO_CLOUD_INGEST_URL`); ``POST /events`` and ``/events/batch``, and so
+            the ingestor, go there, everything else to ``base_url``. Defaults to
+            ``$LAGO_INGEST_URL``, else ``base_url``.
         webhook_hmac_key: the organisation's HMAC key, for ``lago.webhooks.verify`` of
             ``hmac``-signed webhooks; defaults to ``$LAGO_WEBHOOK_HMAC_KEY``. Like the API key,
             it never appears in a repr, a log line or an error.
@@ -93,6 +100,7 @@ class AsyncLago(Namespaces):
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
         webhook_hmac_key: str | None = None,
+        ingest_url: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("LAGO_API_KEY")
         if not key:
@@ -102,6 +110,13 @@ class AsyncLago(Namespaces):
         url = base_url or os.environ.get("LAGO_API_URL") or DEFAULT_BASE_URL
         if not url.startswith(("http://", "https://")):
             raise LagoError(f"base_url must start with http:// or https://, got {url!r}")
+        ingest = ingest_url or os.environ.get("LAGO_INGEST_URL") or None
+        if ingest is not None and (
+            not isinstance(ingest, str) or not ingest.startswith(("http://", "https://"))
+        ):
+            raise LagoValidationError(
+                "ingest_url", f"must start with http:// or https://, got {ingest!r}"
+            )
         _check_options(
             timeout=timeout,
             max_retries=max_retries,
@@ -122,6 +137,7 @@ class AsyncLago(Namespaces):
             session=session,
             connection_limit=connection_limit,
             default_headers=default_headers,
+            ingest_url=ingest,
         )
         hmac_key = webhook_hmac_key or os.environ.get("LAGO_WEBHOOK_HMAC_KEY") or None
         if hmac_key is not None and not isinstance(hmac_key, str):

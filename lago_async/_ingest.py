@@ -955,6 +955,7 @@ class EventIngestor:
                     body=part.body(),
                     max_retries=0,
                     decode=False,
+                    ingest=True,
                 )
             except UnprocessableEntityError as exc:
                 items = part.items()

@@ -277,6 +277,7 @@ class Transport:
         "_base_url",
         "_headers",
         "_holder",
+        "_ingest_url",
         "initial_retry_delay",
         "max_retries",
         "max_retry_backoff",
@@ -297,10 +298,14 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
+        ingest_url: str | None = None,
         _holder: _SessionHolder | None = None,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
+        # where event ingestion goes (POST /events and /events/batch): the API root unless a
+        # separate ingest service is configured
+        self._ingest_url = ingest_url.rstrip("/") if ingest_url else self._base_url
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_delay = max_retry_delay
@@ -327,6 +332,11 @@ class Transport:
         """The API root every path is appended to."""
         return self._base_url
 
+    @property
+    def ingest_url(self) -> str:
+        """The root event ingestion goes to (``base_url`` unless an ingest service is set)."""
+        return self._ingest_url
+
     def copy(
         self,
         *,
@@ -350,6 +360,7 @@ class Transport:
             max_retry_backoff=(
                 self.max_retry_backoff if max_retry_backoff is None else max_retry_backoff
             ),
+            ingest_url=self._ingest_url,
             _holder=self._holder,
         )
         new._headers = {**self._headers, **default_headers} if default_headers else self._headers
@@ -385,6 +396,7 @@ class Transport:
         max_retries: int | None = None,
         decode: bool = True,
         headers: Mapping[str, str] | None = None,
+        ingest: bool = False,
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` for an empty body).
 
@@ -396,7 +408,8 @@ class Transport:
         ``max_retry_delay``; other errors raise at once. Redirects are not followed (the key
         is never sent elsewhere): a 3xx raises :class:`~lago_async.APIError`. With
         ``decode=False`` a successful body is returned as raw bytes, not parsed, for callers
-        that only need to recognise it. Raises a subclass of :class:`~lago_async.APIError`,
+        that only need to recognise it. ``ingest=True`` sends to ``ingest_url`` (event
+        ingestion). Raises a subclass of :class:`~lago_async.APIError`,
         :class:`~lago_async.APIConnectionError` or
         :class:`~lago_async.APIResponseValidationError` (a 2xx that is not JSON).
 
@@ -407,7 +420,7 @@ class Transport:
             check_timeout(timeout)
         if max_retries is not None:
             check_max_retries(max_retries)
-        url = URL(self._base_url + path, encoded=True)
+        url = URL((self._ingest_url if ingest else self._base_url) + path, encoded=True)
         query = _encode_params(params)
         client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
         retries = self.max_retries if max_retries is None else max_retries

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from lago_async import (
     DEFAULT_BATCH_LIMIT,
+    LAGO_CLOUD_INGEST_URL,
     NOT_GIVEN,
     APIConnectionError,
     APIError,
@@ -316,6 +317,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH_LIMIT",
+    "LAGO_CLOUD_INGEST_URL",
     "NOT_GIVEN",
     "APIConnectionError",
     "APIError",

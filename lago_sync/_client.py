@@ -80,6 +80,10 @@ class Lago(ClientBase[AsyncLago]):
         session: an aiohttp ``ClientSession`` to use; it is not closed by the client.
         connection_limit: the size of the connection pool the client creates.
         default_headers: extra headers sent with every request.
+        ingest_url: the root of a separate event-ingestion service (Lago Cloud's is
+            :data:`LAGO_CLOUD_INGEST_URL`); ``POST /events`` and ``/events/batch``, and so
+            the ingestor, go there, everything else to ``base_url``. Defaults to
+            ``$LAGO_INGEST_URL``, else ``base_url``.
         webhook_hmac_key: the organisation's HMAC key, for ``lago.webhooks.verify`` of
             ``hmac``-signed webhooks; defaults to ``$LAGO_WEBHOOK_HMAC_KEY``. Like the API key,
             it never appears in a repr, a log line or an error.
@@ -190,6 +194,7 @@ class Lago(ClientBase[AsyncLago]):
         connection_limit: int = 100,
         default_headers: Mapping[str, str] | None = None,
         webhook_hmac_key: str | None = None,
+        ingest_url: str | None = None,
     ) -> None:
         reject_loop_bound("session", session)
         self._setup(
@@ -206,6 +211,7 @@ class Lago(ClientBase[AsyncLago]):
                 connection_limit=connection_limit,
                 default_headers=default_headers,
                 webhook_hmac_key=webhook_hmac_key,
+                ingest_url=ingest_url,
             )
         )
 

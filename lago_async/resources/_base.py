@@ -71,6 +71,7 @@ class AsyncResource:
         extra_query: Mapping[str, Any] | None,
         extra_body: Mapping[str, Any] | None,
         decode: bool = True,
+        ingest: bool = False,
     ) -> Any:
         """One request through the transport, with the call's extras merged in."""
         headers = None
@@ -87,6 +88,7 @@ class AsyncResource:
             max_retries=max_retries,
             decode=decode,
             headers=headers,
+            ingest=ingest,
         )
 
     async def _call(

@@ -108,7 +108,9 @@ class AsyncEvents(AsyncEventsBase):
         payload = encode_json({"event": body})
         extras = (extra_headers, extra_query, extra_body)
         try:
-            data = await self._send("POST", "/events", None, payload, timeout, max_retries, *extras)
+            data = await self._send(
+                "POST", "/events", None, payload, timeout, max_retries, *extras, ingest=True
+            )
         except UnprocessableEntityError as exc:
             if exc.attempts > 1 and only_duplicates(exc):
                 return await self.get(
@@ -149,7 +151,7 @@ class AsyncEvents(AsyncEventsBase):
         extras = (extra_headers, extra_query, extra_body)
         try:
             data = await self._send(
-                "POST", "/events/batch", None, payload, timeout, max_retries, *extras
+                "POST", "/events/batch", None, payload, timeout, max_retries, *extras, ingest=True
             )
         except UnprocessableEntityError as exc:
             if exc.attempts > 1 and only_duplicates(exc, len(bodies)):
