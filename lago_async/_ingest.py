@@ -947,6 +947,7 @@ class EventIngestor:
             wait = self._paused_until - loop.time()
             if wait > 0:
                 await _transport._sleep(wait)
+            paced = False
             self._batches += 1
             try:
                 answer = await self._transport.request(
@@ -997,7 +998,12 @@ class EventIngestor:
                     return
                 if isinstance(exc, RateLimitError):
                     hint = retry_hint(exc.headers)
-                    if hint is not None:
+                    if "Retry-After" not in exc.headers and "X-RateLimit-Limit" in exc.headers:
+                        # Lago Cloud's limiter: the transport's pacer has slowed down, and
+                        # spaces the retry itself. Pausing every sender until the window's
+                        # (whole-second) reset would waste the rest of it.
+                        paced = True
+                    elif hint is not None:
                         # Capped like single calls: a reset of an hour must not stall us.
                         pause = min(hint, self._transport.max_retry_delay)
                         self._paused_until = max(self._paused_until, loop.time() + pause)
@@ -1024,7 +1030,7 @@ class EventIngestor:
                 return
             attempt += 1
             self._retries += 1
-            if self._paused_until <= loop.time():
+            if self._paused_until <= loop.time() and not paced:
                 await _transport._sleep(self._transport.backoff(attempt - 1))
 
     def _resolve(

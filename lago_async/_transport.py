@@ -32,6 +32,7 @@ from ._errors import (
     LagoValidationError,
     error_for_status,
 )
+from ._pacing import Pacers
 from ._raw import CAPTURE, record
 from ._version import __version__
 
@@ -228,6 +229,8 @@ class _SessionHolder:
         self.connection_limit = connection_limit
         self.ingestors: set[Any] = set()
         """Event ingestors started and not closed, flushed when the pool is closed."""
+        self.pacers = Pacers()
+        """Pacing to the server's rate limits, per kind of request (see ``_pacing``)."""
 
     def get(self) -> aiohttp.ClientSession:
         session = self.session
@@ -432,7 +435,12 @@ class Transport:
         )
         attempt = 0
         logging_on = log.isEnabledFor(logging.INFO)
+        pacer = holder.pacers.get(method, path)
         while True:
+            if pacer.rate is not None:
+                wait = pacer.delay()
+                if wait > 0:
+                    await _sleep(wait)
             failure: str | None = None
             timed_out = False
             started = time.perf_counter() if logging_on else 0.0
@@ -475,6 +483,7 @@ class Transport:
                     f", request id {request_id}" if request_id else "",
                 )
             if not timed_out and failure is None:
+                pacer.observe(status, answer_headers)
                 capture = CAPTURE.get()
                 if capture is not None:
                     record(capture, method, path, status, answer_headers, raw, attempt + 1)

@@ -15,6 +15,7 @@ client (only its timestamp parser) and imports neither pytest nor aiohttp's test
 """
 
 from ._faults import DROP, LATENCY, STORE_THEN_DROP, FaultRule, Faults
+from ._ratelimit import RateLimiter
 from ._server import API_PREFIX, INSPECTION_PATH, ROUTES, FakeLago, RequestRecord
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "FakeLago",
     "FaultRule",
     "Faults",
+    "RateLimiter",
     "RequestRecord",
 ]

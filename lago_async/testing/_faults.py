@@ -168,22 +168,25 @@ class Faults:
         rate: float = 1.0,
         *,
         route: str | None = None,
-        limit: int = 50,
+        limit: int | None = None,
         reset: int = 1,
         retry_after: int | None = None,
         times: int | None = None,
     ) -> FaultRule:
-        """Answer 429 like Lago Cloud's rate limiter, at ``rate``.
+        """Answer 429 like Lago Cloud's rate limiter, at ``rate``: a 429 out of the blue.
 
-        Headers: ``X-RateLimit-Limit: <limit>``, ``X-RateLimit-Remaining: 0``,
-        ``X-RateLimit-Reset: <reset>`` (seconds until the window resets) and, only when
-        ``retry_after`` is given, ``Retry-After: <retry_after>``. Counted as ``"429"``.
+        Headers: ``X-RateLimit-Remaining: 0``, ``X-RateLimit-Reset: <reset>`` (seconds until
+        the window resets), ``X-RateLimit-Limit: <limit>`` only when ``limit`` is given (a
+        client that paces itself to that header then slows down to it) and ``Retry-After:
+        <retry_after>`` only when that is given. Counted as ``"429"``. For a limiter that
+        counts requests per second as Lago Cloud's does, use :meth:`FakeLago.limit_rate`.
         """
         headers = {
-            "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(reset),
         }
+        if limit is not None:
+            headers["X-RateLimit-Limit"] = str(limit)
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = {"status": 429, "error": _phrase(429), "code": "too_many_requests"}

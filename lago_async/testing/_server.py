@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from ._faults import Faults
+from ._ratelimit import RateLimiter
 from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
 
 __all__ = ["API_PREFIX", "INSPECTION_PATH", "ROUTES", "FakeLago", "RequestRecord"]
@@ -83,6 +84,11 @@ _UNAUTHORIZED = orjson.dumps({"status": 401, "error": "Unauthorized"})
 _NO_ROUTE = orjson.dumps({"status": 404, "error": "Not Found", "code": "route_not_found"})
 
 
+_RATE_LIMITED = orjson.dumps(
+    {"status": 429, "error": "Too Many Requests", "code": "too_many_requests"}
+)
+
+
 def _json(data: bytes, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(body=data, status=status, content_type="application/json", headers=headers)
 
@@ -147,6 +153,7 @@ class FakeLago:
             auto_subscriptions=auto_subscriptions,
         )
         self._faults = Faults(seed, frozenset(ROUTES), self._lock)
+        self._limiter: RateLimiter | None = None
         self._requests: Counter[str] = Counter()
         self._request_log: deque[RequestRecord] = deque(maxlen=request_log_size)
         self._internal_errors: list[str] = []
@@ -257,6 +264,25 @@ class FakeLago:
     def faults(self) -> Faults:
         """The fault rules (see :class:`~lago_async.testing.Faults`)."""
         return self._faults
+
+    def limit_rate(self, per_second: int, *routes: str) -> RateLimiter:
+        """Rate-limit ``routes`` (every route when none is named) as Lago Cloud does.
+
+        ``per_second`` requests pass in each one-second window; beyond, 429 with Lago's
+        headers. Every answer of those routes carries ``X-RateLimit-Limit``,
+        ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``. Returns the limiter, whose
+        ``allowed`` and ``refused`` count requests; ``limit_rate(0)`` is refused, and
+        :meth:`remove_rate_limit` lifts it.
+        """
+        unknown = set(routes) - set(ROUTES)
+        if unknown:
+            raise ValueError(f"unknown routes: {sorted(unknown)}")
+        self._limiter = RateLimiter(per_second, frozenset(routes) if routes else None)
+        return self._limiter
+
+    def remove_rate_limit(self) -> None:
+        """Lift the limit :meth:`limit_rate` set."""
+        self._limiter = None
 
     @property
     def batch_limit(self) -> int:
@@ -497,6 +523,14 @@ class FakeLago:
         async def handle(request: web.Request) -> web.StreamResponse:
             with lock:
                 counts[key] += 1
+            limiter = self._limiter
+            limit_headers = None
+            if limiter is not None and limiter.covers(key):
+                allowed, limit_headers = limiter.take()
+                if not allowed:
+                    with lock:
+                        log.append(RequestRecord(method, key, request.path_qs, 429))
+                    return _json(_RATE_LIMITED, 429, limit_headers)
             after = None
             if faults._rules:
                 decision = faults._decide(method, path)
@@ -540,7 +574,7 @@ class FakeLago:
                 return drop(request)
             with lock:
                 log.append(RequestRecord(method, key, request.path_qs, status))
-            return _json(data, status)
+            return _json(data, status, limit_headers)
 
         return handle
 
