@@ -133,6 +133,8 @@ class FakeLago:
         webhook_retry_delay: seconds before the first retry; each further one waits twice
             as long.
         webhook_timeout: seconds one delivery attempt may take.
+        webhook_hmac_key: the organisation's HMAC key that signs ``hmac`` webhooks (random
+            when left out; see :attr:`webhook_hmac_key`).
 
     Usage and fees are derived from stored events: the units of an event are its first
     numeric property value (a number, or a string like ``"2.5"``), else 1; a usage charge
@@ -163,6 +165,7 @@ class FakeLago:
         webhook_max_attempts: int = 4,
         webhook_retry_delay: float = 0.05,
         webhook_timeout: float = 5.0,
+        webhook_hmac_key: str | None = None,
     ) -> None:
         if batch_limit < 1:
             raise ValueError(f"batch_limit must be >= 1, got {batch_limit!r}")
@@ -186,6 +189,10 @@ class FakeLago:
             retry_delay=webhook_retry_delay,
             timeout=webhook_timeout,
         )
+        if webhook_hmac_key is not None:
+            if not webhook_hmac_key:
+                raise ValueError("webhook_hmac_key must not be empty")
+            self._webhooks.keys.hmac_key = webhook_hmac_key
         self._store.notify = self._webhooks.send
         self._faults = Faults(seed, frozenset(ROUTES), self._lock)
         self._requests: Counter[str] = Counter()
@@ -429,12 +436,17 @@ class FakeLago:
 
     def state(self) -> JSONObject:
         """What FakeLago holds and has seen, as JSON-ready data (what ``GET /_fake_lago/state``
-        serves): customers, subscriptions, events, requests per route, faults fired."""
+        serves): customers, subscriptions, events, webhook endpoints and delivery attempts
+        (their body as text), requests per route, faults fired."""
         with self._lock:
             return {
                 "customers": list(self._store.customers.values()),
                 "subscriptions": list(self._store.subscriptions.values()),
                 "events": list(self._store.events),
+                "webhook_endpoints": list(self._webhooks.endpoints.values()),
+                "webhook_deliveries": [
+                    {**d._asdict(), "body": d.body.decode()} for d in self._webhooks.deliveries
+                ],
                 "requests": dict(self._requests),
                 "faults_fired": dict(self._faults.fired),
                 "internal_errors": list(self._internal_errors),
