@@ -373,10 +373,11 @@ class Webhooks:
             self._settled.set()
 
     def _headers(self, algo: str, body: bytes, key: str) -> dict[str, str]:
-        if algo == "hmac":
-            signature = self.keys.sign_hmac(body)
-        else:
-            signature = self.keys.sign_jwt(body, self.issuer)
+        with self._lock:  # not while the key is being rotated from another thread
+            if algo == "hmac":
+                signature = self.keys.sign_hmac(body)
+            else:
+                signature = self.keys.sign_jwt(body, self.issuer)
         return {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature,
