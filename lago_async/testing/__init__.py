@@ -6,6 +6,7 @@
         ...  # point a client at fake.base_url with fake.api_key
         fake.faults.add(status=503, rate=0.1, route="POST /events/batch")
         assert len(fake.events) == ...
+        fake.add_webhook_endpoint("http://127.0.0.1:8000/lago", "hmac")  # signed webhooks
 
 Blocking code uses ``with FakeLago.in_thread() as fake:``; pytest users enable the fixtures
 with ``pytest_plugins = ["lago_async.testing.pytest_plugin"]``; ``python -m
@@ -17,6 +18,7 @@ client (only its timestamp parser) and imports neither pytest nor aiohttp's test
 from ._faults import DROP, LATENCY, STORE_THEN_DROP, FaultRule, Faults
 from ._ratelimit import RateLimiter
 from ._server import API_PREFIX, INSPECTION_PATH, ROUTES, FakeLago, RequestRecord
+from ._webhooks import WebhookDelivery
 
 __all__ = [
     "API_PREFIX",
@@ -30,4 +32,5 @@ __all__ = [
     "Faults",
     "RateLimiter",
     "RequestRecord",
+    "WebhookDelivery",
 ]

@@ -11,6 +11,9 @@ reads what it stored from ``GET /_fake_lago/state`` (same bearer token).
 (``503``; ``429`` answers as Lago Cloud's rate limiter), ``drop``, ``store_then_drop`` or
 ``latency=SECONDS``; ``RATE`` is the probability (default 1); ``ROUTE`` is one of FakeLago's
 routes (``POST /events/batch``), every route when left out.
+
+Webhook endpoints are registered through the API (``POST /webhook_endpoints``);
+``--webhook-hmac-key`` sets the key of ``hmac`` ones, so the app under test can verify them.
 """
 
 from __future__ import annotations
@@ -90,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON file of customers, subscriptions and events to start with",
     )
     parser.add_argument(
+        "--webhook-hmac-key",
+        help="HMAC key signing the webhooks of hmac endpoints (random when left out)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=parse_fault,
@@ -114,6 +121,7 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         batch_limit=args.batch_limit,
         seed=args.seed,
+        webhook_hmac_key=args.webhook_hmac_key,
     ) as fake:
         if args.seed_file is not None:
             fake.load(json.loads(args.seed_file.read_text(encoding="utf-8")))

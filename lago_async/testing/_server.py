@@ -19,8 +19,16 @@ from multidict import MultiDict, MultiDictProxy
 from ._faults import Faults
 from ._ratelimit import RateLimiter
 from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
+from ._webhooks import PlainText, WebhookDelivery, Webhooks
 
-__all__ = ["API_PREFIX", "INSPECTION_PATH", "ROUTES", "FakeLago", "RequestRecord"]
+__all__ = [
+    "API_PREFIX",
+    "INSPECTION_PATH",
+    "ROUTES",
+    "FakeLago",
+    "RequestRecord",
+    "WebhookDelivery",
+]
 
 #: Where FakeLago serves the API, as Lago does (``base_url`` ends with it).
 API_PREFIX = "/api/v1"
@@ -43,7 +51,8 @@ class RequestRecord(NamedTuple):
     status: int | None
 
 
-#: ``(method, path under /api/v1, Store operation, takes a JSON body)`` of every route.
+#: ``(method, path under /api/v1, operation, takes a JSON body)`` of every route; the
+#: operation is the Store's, or the webhooks' when its name starts with ``webhooks.``.
 _ROUTE_TABLE: tuple[tuple[str, str, str, bool], ...] = (
     ("POST", "/customers", "upsert_customer", True),
     ("GET", "/customers", "list_customers", False),
@@ -73,6 +82,13 @@ _ROUTE_TABLE: tuple[tuple[str, str, str, bool], ...] = (
     ("POST", "/events/estimate_instant_fees", "estimate_instant_fees", True),
     ("POST", "/events/batch_estimate_instant_fees", "batch_estimate_instant_fees", True),
     ("GET", "/events/{transaction_id}", "get_event", False),
+    ("POST", "/webhook_endpoints", "webhooks.create_endpoint", True),
+    ("GET", "/webhook_endpoints", "webhooks.list_endpoints", False),
+    ("GET", "/webhook_endpoints/{lago_id}", "webhooks.get_endpoint", False),
+    ("PUT", "/webhook_endpoints/{lago_id}", "webhooks.update_endpoint", True),
+    ("DELETE", "/webhook_endpoints/{lago_id}", "webhooks.delete_endpoint", False),
+    ("GET", "/webhooks/json_public_key", "webhooks.json_public_key", False),
+    ("GET", "/webhooks/public_key", "webhooks.public_key", False),
 )
 
 #: Every route FakeLago serves, as ``"METHOD /path"`` with the OpenAPI path templates
@@ -118,11 +134,26 @@ class FakeLago:
             :meth:`add_subscription` is called. Events are stored for any subscription either
             way, as Lago ingests them without checking.
         request_log_size: how many recent requests :attr:`request_log` keeps.
+        webhook_max_attempts: how many times a webhook is sent to an endpoint that does not
+            answer 2xx (or cannot be reached), counting the first.
+        webhook_retry_delay: seconds before the first retry; each further one waits twice
+            as long.
+        webhook_timeout: seconds one delivery attempt may take.
+        webhook_hmac_key: the organisation's HMAC key that signs ``hmac`` webhooks (random
+            when left out; see :attr:`webhook_hmac_key`).
 
     Usage and fees are derived from stored events: the units of an event are its first
     numeric property value (a number, or a string like ``"2.5"``), else 1; a usage charge
     per code sums units and counts events over every event of the open period (regardless
     of the event timestamps), and costs ``units * price`` cents rounded half up.
+
+    Webhooks: endpoints registered through ``POST /webhook_endpoints`` receive, signed as
+    Lago signs them (``jwt`` or ``hmac`` per endpoint), a ``customer.created`` or
+    ``customer.updated`` webhook for each customer created or changed (through the API or
+    the helpers), and whatever :meth:`send_webhook` sends. Delivery runs in the background,
+    retried on a non-2xx answer or a connection failure with the same unique key; see
+    :attr:`webhook_deliveries` and :meth:`webhooks_delivered`. ``jwt`` needs the
+    ``webhooks`` extra (PyJWT and cryptography).
     """
 
     def __init__(
@@ -137,6 +168,10 @@ class FakeLago:
         currency: str = "USD",
         auto_subscriptions: bool = True,
         request_log_size: int = 1000,
+        webhook_max_attempts: int = 4,
+        webhook_retry_delay: float = 0.05,
+        webhook_timeout: float = 5.0,
+        webhook_hmac_key: str | None = None,
     ) -> None:
         if batch_limit < 1:
             raise ValueError(f"batch_limit must be >= 1, got {batch_limit!r}")
@@ -152,6 +187,19 @@ class FakeLago:
             currency=currency,
             auto_subscriptions=auto_subscriptions,
         )
+        self._webhooks = Webhooks(
+            self._store.new_id,
+            self._lock,
+            seed=seed,
+            max_attempts=webhook_max_attempts,
+            retry_delay=webhook_retry_delay,
+            timeout=webhook_timeout,
+        )
+        if webhook_hmac_key is not None:
+            if not webhook_hmac_key:
+                raise ValueError("webhook_hmac_key must not be empty")
+            self._webhooks.keys.hmac_key = webhook_hmac_key
+        self._store.notify = self._webhooks.send
         self._faults = Faults(seed, frozenset(ROUTES), self._lock)
         self._limiter: RateLimiter | None = None
         self._requests: Counter[str] = Counter()
@@ -183,6 +231,7 @@ class FakeLago:
             raise
         self._port = int(runner.addresses[0][1])
         self._runner = runner
+        self._webhooks.start(self.url)
 
     async def stop(self) -> None:
         """Stop serving and close open connections (idempotent). Data is kept.
@@ -192,6 +241,7 @@ class FakeLago:
         """
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self._webhooks.stop()
             await runner.cleanup()
 
     async def __aenter__(self) -> FakeLago:
@@ -412,12 +462,17 @@ class FakeLago:
 
     def state(self) -> JSONObject:
         """What FakeLago holds and has seen, as JSON-ready data (what ``GET /_fake_lago/state``
-        serves): customers, subscriptions, events, requests per route, faults fired."""
+        serves): customers, subscriptions, events, webhook endpoints and delivery attempts
+        (their body as text), requests per route, faults fired."""
         with self._lock:
             return {
                 "customers": list(self._store.customers.values()),
                 "subscriptions": list(self._store.subscriptions.values()),
                 "events": list(self._store.events),
+                "webhook_endpoints": list(self._webhooks.endpoints.values()),
+                "webhook_deliveries": [
+                    {**d._asdict(), "body": d.body.decode()} for d in self._webhooks.deliveries
+                ],
                 "requests": dict(self._requests),
                 "faults_fired": dict(self._faults.fired),
                 "internal_errors": list(self._internal_errors),
@@ -441,10 +496,116 @@ class FakeLago:
         """Forget all data, requests, fault rules and counters (the port stays bound)."""
         with self._lock:
             self._store.reset()
+            self._webhooks.reset()
             self._faults.clear()
             self._requests.clear()
             self._request_log.clear()
             self._internal_errors.clear()
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    @property
+    def organization_id(self) -> str:
+        """The ``organization_id`` of the webhooks FakeLago sends (and of its endpoints)."""
+        return self._webhooks.organization_id
+
+    @property
+    def webhook_hmac_key(self) -> str:
+        """The organisation's HMAC key, which signs the webhooks of ``hmac`` endpoints."""
+        return self._webhooks.keys.hmac_key
+
+    @property
+    def webhook_public_key_pem(self) -> str:
+        """The PEM of the RSA public key that verifies ``jwt`` webhooks.
+
+        ``GET /webhooks/json_public_key`` serves the base64 of it, as Lago does. The key
+        pair is made on first use; it needs the ``webhooks`` extra (``RuntimeError``
+        otherwise).
+        """
+        with self._lock:
+            return self._webhooks.keys.public_pem
+
+    def rotate_webhook_key(self) -> str:
+        """Replace the RSA key pair (as a key rotation would); returns the new public PEM.
+
+        Webhooks sent from now on, retries of earlier ones included, are signed with it.
+        """
+        with self._lock:
+            self._webhooks.keys.rotate()
+            return self._webhooks.keys.public_pem
+
+    @property
+    def webhook_issuer(self) -> str:
+        """The ``iss`` claim of ``jwt`` webhooks: :attr:`url`, as Lago uses its own URL."""
+        return self._webhooks.issuer
+
+    @property
+    def webhook_endpoints(self) -> list[JSONObject]:
+        """Registered webhook endpoints, oldest first (a snapshot)."""
+        with self._lock:
+            return [dict(e) for e in self._webhooks.endpoints.values()]
+
+    def add_webhook_endpoint(
+        self, webhook_url: str, signature_algo: str = "jwt", **fields: Any
+    ) -> JSONObject:
+        """Register a webhook endpoint as ``POST /webhook_endpoints`` would; returns a copy.
+
+        ``fields`` may hold ``name`` and ``event_types`` (the webhook types to send it, all
+        when left out or ``None``).
+        """
+        body = {
+            "webhook_endpoint": {
+                **fields,
+                "webhook_url": webhook_url,
+                "signature_algo": signature_algo,
+            }
+        }
+        with self._lock:
+            try:
+                _, payload = self._webhooks.create_endpoint({}, _NO_QUERY, body)
+            except ApiError as exc:
+                raise ValueError(f"invalid webhook endpoint: {exc.body}") from None
+            return dict(payload["webhook_endpoint"])
+
+    def send_webhook(self, webhook_type: str, object_type: str, obj: Any) -> list[str]:
+        """Send a webhook of any type to every endpoint that takes it, as Lago would.
+
+        The body is ``{"webhook_type", "object_type", "organization_id", <object_type>:
+        obj}``. Returns the unique keys, one per endpoint; delivery happens in the
+        background (see :meth:`webhooks_delivered`). Raises ``RuntimeError`` when FakeLago
+        is not serving.
+        """
+        if self._runner is None:
+            raise RuntimeError("FakeLago is not started: webhooks are sent while it serves")
+        return self._webhooks.send(webhook_type, object_type, obj)
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every delivery attempt so far, in order (a snapshot): url, type, unique key,
+        attempt, status..."""
+        with self._lock:
+            return list(self._webhooks.deliveries)
+
+    async def webhooks_delivered(self, timeout: float = 10.0) -> list[WebhookDelivery]:
+        """Wait until every webhook sent so far was delivered or gave up retrying, and
+        return :attr:`webhook_deliveries`. Works from any event loop (FakeLago's own, or
+        another thread's under :meth:`in_thread`); ``TimeoutError`` after ``timeout``.
+        """
+        loop = self._webhooks._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            future = asyncio.run_coroutine_threadsafe(self._webhooks.drain(timeout), loop)
+            await asyncio.wrap_future(future)
+        else:
+            await self._webhooks.drain(timeout)
+        return self.webhook_deliveries
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> list[WebhookDelivery]:
+        """Blocking :meth:`webhooks_delivered`, for tests of a FakeLago run
+        :meth:`in_thread` (never call it on FakeLago's own event loop)."""
+        loop = self._webhooks._loop
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self._webhooks.drain(timeout), loop).result()
+        return self.webhook_deliveries
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -486,7 +647,8 @@ class FakeLago:
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for method, path, name, has_body in _ROUTE_TABLE:
-            operation = getattr(self._store, name)
+            owner, _, attribute = name.rpartition(".")
+            operation = getattr(self._webhooks if owner else self._store, attribute)
             app.router.add_route(
                 method, API_PREFIX + path, self._handler(method, path, operation, has_body)
             )
@@ -548,6 +710,7 @@ class FakeLago:
                                 )
                             return _json(orjson.dumps(action.body), action.status, action.headers)
                         after = action
+            text: str | None = None
             if request.headers.get("Authorization") != authorization:
                 status, data = 401, _UNAUTHORIZED
             else:
@@ -565,7 +728,10 @@ class FakeLago:
                     with lock:
                         try:
                             status, payload = operation(request.match_info, request.query, body)
-                            data = orjson.dumps(payload)
+                            if isinstance(payload, PlainText):
+                                text = str(payload)
+                            else:
+                                data = orjson.dumps(payload)
                         except ApiError as exc:
                             status, data = exc.status, orjson.dumps(exc.body)
                         except Exception as exc:  # a bug of FakeLago's: make it loud
@@ -574,6 +740,10 @@ class FakeLago:
                 return drop(request)
             with lock:
                 log.append(RequestRecord(method, key, request.path_qs, status))
+            if text is not None:
+                return web.Response(
+                    text=text, status=status, content_type="text/plain", headers=limit_headers
+                )
             return _json(data, status, limit_headers)
 
         return handle

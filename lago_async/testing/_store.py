@@ -310,6 +310,9 @@ class Store:
         self.auto_subscriptions = auto_subscriptions
         self.prices: dict[str, int] = {}
         self._seed = seed
+        #: Called with ``(webhook_type, object_type, object)`` for each change Lago reports
+        #: by webhook (FakeLago sends them).
+        self.notify: Callable[[str, str, JSONObject], object] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -360,6 +363,7 @@ class Store:
     def _save_customer(self, external_id: str, data: Mapping[str, Any]) -> JSONObject:
         now = now_iso()
         customer = self.customers.get(external_id)
+        created = customer is None
         if customer is None:
             self._sequential_id += 1
             customer = {
@@ -421,6 +425,9 @@ class Store:
                 if isinstance(item, dict)
             ]
         customer["updated_at"] = now
+        if self.notify is not None:
+            kind = "customer.created" if created else "customer.updated"
+            self.notify(kind, "customer", customer)
         return customer
 
     def ensure_customer(self, external_id: str) -> JSONObject:

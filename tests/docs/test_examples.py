@@ -13,6 +13,8 @@ Rules the examples follow (docs/index.md says so to readers too):
   ``https://lago.example.com/api/v1``).
 * ``<!-- example: skip -->`` on the line before a block leaves it out (rare: code for
   another library). ``docs/testing.md`` is run by tests/testing/test_docs.py.
+* ``<!-- receiver: NAME -->`` on the line before a block marks a webhook receiver (a web
+  app, not a program): tests/webhooks/test_receivers.py serves it and sends it webhooks.
 * Blocks that use ``lago_sync`` are skipped while it cannot be imported.
 """
 
@@ -40,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCES = [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md"))]
 RUN_ELSEWHERE = {REPO / "docs" / "testing.md"}  # tests/testing/test_docs.py runs these
 SKIP_MARK = "<!-- example: skip -->"
+RECEIVER_MARK = "<!-- receiver:"
 PUBLIC_URLS = (
     "https://api.getlago.com/api/v1",
     "https://api.eu.getlago.com/api/v1",
@@ -81,6 +84,8 @@ def collect(path: Path) -> list[Example]:
         if match["lang"] != "python":
             continue
         previous = next((ln.strip() for ln in reversed(lines[:start]) if ln.strip()), "")
+        if previous.startswith(RECEIVER_MARK):
+            continue  # served by tests/webhooks/test_receivers.py
         code = textwrap.dedent("\n".join(body)) if indent else "\n".join(body)
         found.append(Example(path, start + 1, code + "\n", previous == SKIP_MARK))
     return found

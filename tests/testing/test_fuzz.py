@@ -1,6 +1,6 @@
 """A bounded fuzz test of FakeLago: requests drawn from the spec's own schemas.
 
-For every route FakeLago serves (the spec's events and customers operations), hypothesis draws
+For every route FakeLago serves (customers, events, webhook endpoints and keys), hypothesis draws
 request bodies from the operation's request schema (``tests._schema_strategies``), query
 parameters from their schemas and path identifiers among known and unknown ones. Every
 answer must be below 500, JSON, and valid under the spec's response schema for its status.
@@ -31,6 +31,7 @@ PATH_VALUES = {
     "external_customer_id": st.sampled_from(["acme", "plain", "nobody", "a b/c"]),
     "transaction_id": st.sampled_from(["seed-1", "seed-4", "missing"]) | st.text(min_size=1),
     "applied_coupon_id": st.sampled_from(["{coupon}", "00000000-0000-4000-8000-000000000000"]),
+    "lago_id": st.sampled_from(["{endpoint}", "00000000-0000-4000-8000-000000000000", "x y"]),
 }
 
 
@@ -91,7 +92,7 @@ def _request(template: str, drawn: dict[str, Any]) -> dict[str, Any]:
     for key, value in drawn.items():
         kind, _, name = key.partition(":")
         if kind == "path":
-            encoded = value if value == "{coupon}" else quote(value, safe="")
+            encoded = value if value in ("{coupon}", "{endpoint}") else quote(value, safe="")
             path = path.replace("{" + name + "}", encoded)
         elif kind == "query" and value is not None:
             values = value if isinstance(value, list) else [value]
@@ -113,7 +114,7 @@ async def exchange(route: str, request: dict[str, Any]) -> tuple[int, Any]:
             body = request["body"]
             async with session.request(
                 method,
-                fake.base_url + request["path"].replace("{coupon}", names["coupon"]),
+                fake.base_url + request["path"].format(**names),
                 params=request["params"],
                 data=None if body is None else orjson.dumps(body),
                 headers={
@@ -122,11 +123,15 @@ async def exchange(route: str, request: dict[str, Any]) -> tuple[int, Any]:
                 },
             ) as response:
                 raw = await response.read()
-                assert response.headers["Content-Type"].startswith("application/json"), raw[:200]
                 status = response.status
+                plain = (route, status) == ("GET /webhooks/public_key", 200)  # text/plain
+                expected = "text/plain" if plain else "application/json"
+                assert response.headers["Content-Type"].startswith(expected), raw[:200]
         assert fake.internal_errors == []
     finally:
         await fake.stop()
+    if plain:
+        return status, raw.decode()
     return status, orjson.loads(raw) if raw else None
 
 
@@ -134,7 +139,8 @@ def check_answer(route: str, status: int, body: Any) -> None:
     assert status < 500, body
     documented = operation(route)["responses"]
     assert str(status) in documented, f"{route} answered {status}, undocumented: {body}"
-    schema = resolve(documented[str(status)])["content"]["application/json"]["schema"]
+    content = resolve(documented[str(status)])["content"]
+    schema = content.get("application/json", content.get("text/plain", {})).get("schema")
     validator = schema_validator(schema).evolve(format_checker=FORMATS)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])

@@ -22,6 +22,12 @@ from tests._spec import load_spec, resolve, schema_validator
 from tests.testing._api import Api
 
 NOT_MODELLED = {"403"}
+# Statuses FakeLago has no cause to answer on one route: the spec lists 405 for deleting a
+# webhook endpoint, a refusal FakeLago does not model.
+NOT_MODELLED_ON = {"DELETE /webhook_endpoints/{lago_id}": {"405"}}
+# Routes whose 200 is text/plain (checked by test_plain_text_public_key).
+PLAIN_TEXT = {"GET /webhooks/public_key": {"200"}}
+LOCAL_URL = "http://127.0.0.1:9/lago/webhooks"  # never called: no change follows in a test
 GHOST_UUID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -208,12 +214,60 @@ def scenarios() -> list[Scenario]:
         ),
         Scenario("GET /events/{transaction_id}", 200, "/events/seed-1"),
         Scenario("GET /events/{transaction_id}", 404, "/events/nope"),
+        Scenario(
+            "POST /webhook_endpoints",
+            200,
+            "/webhook_endpoints",
+            {
+                "webhook_endpoint": {
+                    "webhook_url": "https://hooks.example.com/lago",
+                    "signature_algo": "hmac",
+                    "name": "prod",
+                    "event_types": ["customer.created"],
+                }
+            },
+        ),
+        Scenario("POST /webhook_endpoints", 400, "/webhook_endpoints", {"url": "x"}),
+        Scenario(
+            "POST /webhook_endpoints",
+            422,
+            "/webhook_endpoints",
+            {"webhook_endpoint": {"webhook_url": "not a url"}},
+        ),
+        Scenario("GET /webhook_endpoints", 200, "/webhook_endpoints", params={"per_page": "1"}),
+        Scenario("GET /webhook_endpoints/{lago_id}", 200, "/webhook_endpoints/{endpoint}"),
+        Scenario("GET /webhook_endpoints/{lago_id}", 404, f"/webhook_endpoints/{GHOST_UUID}"),
+        Scenario(
+            "PUT /webhook_endpoints/{lago_id}",
+            200,
+            "/webhook_endpoints/{endpoint}",
+            {"webhook_endpoint": {"webhook_url": LOCAL_URL + "/v2", "signature_algo": "jwt"}},
+        ),
+        Scenario(
+            "PUT /webhook_endpoints/{lago_id}", 400, "/webhook_endpoints/{endpoint}", {"x": 1}
+        ),
+        Scenario(
+            "PUT /webhook_endpoints/{lago_id}",
+            404,
+            f"/webhook_endpoints/{GHOST_UUID}",
+            {"webhook_endpoint": {"webhook_url": LOCAL_URL}},
+        ),
+        Scenario(
+            "PUT /webhook_endpoints/{lago_id}",
+            422,
+            "/webhook_endpoints/{endpoint}",
+            {"webhook_endpoint": {"webhook_url": LOCAL_URL, "signature_algo": "rsa"}},
+        ),
+        Scenario("DELETE /webhook_endpoints/{lago_id}", 200, "/webhook_endpoints/{endpoint}"),
+        Scenario("DELETE /webhook_endpoints/{lago_id}", 404, f"/webhook_endpoints/{GHOST_UUID}"),
+        Scenario("GET /webhooks/json_public_key", 200, "/webhooks/json_public_key"),
     ]
     # every route refuses a wrong key with Lago's 401 body
     for route in ROUTES:
         template = route.split(" ", 1)[1]
         path = template.replace("{external_customer_id}", "acme")
         path = path.replace("{applied_coupon_id}", GHOST_UUID).replace("{transaction_id}", "t")
+        path = path.replace("{lago_id}", GHOST_UUID)
         out.append(Scenario(route, 401, path, api_key="not-the-key"))
     return out
 
@@ -265,7 +319,8 @@ async def seeded(strict: bool) -> tuple[FakeLago, dict[str, str]]:
         assert (await api.post("/events/batch", {"events": seed_events})).status == 200
         fake.close_period("sub_1")
         assert (await api.post("/events", {"event": ev("seed-4")})).status == 200
-    return fake, {"coupon": coupon["lago_id"]}
+    endpoint = fake.add_webhook_endpoint(LOCAL_URL, "hmac")  # last: no webhook is sent to it
+    return fake, {"coupon": coupon["lago_id"], "endpoint": endpoint["lago_id"]}
 
 
 @pytest.mark.parametrize(
@@ -314,4 +369,24 @@ def test_scenarios_cover_every_route_and_documented_status() -> None:
     assert set(covered) == set(ROUTES)
     for route in ROUTES:
         documented = set(operation(route)["responses"]) - NOT_MODELLED
+        documented -= NOT_MODELLED_ON.get(route, set()) | PLAIN_TEXT.get(route, set())
         assert covered[route] == documented, route
+
+
+async def test_plain_text_public_key() -> None:
+    """``GET /webhooks/public_key`` answers the same key as the JSON route, as text/plain."""
+    documented = operation("GET /webhooks/public_key")["responses"]["200"]["content"]
+    assert set(documented) == {"text/plain"}
+    async with FakeLago(api_key="spec-key") as fake:
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {fake.api_key}"}
+            url = fake.base_url + "/webhooks/public_key"
+            async with session.get(url, headers=headers) as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+            async with session.get(
+                url.replace("public_key", "json_public_key"), headers=headers
+            ) as r:
+                assert (await r.json())["webhook"]["public_key"] == text
+    schema_validator(documented["text/plain"]["schema"]).validate(text)

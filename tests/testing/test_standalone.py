@@ -13,10 +13,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from lago_async import APIConnectionError, AsyncLago
 from lago_async.testing import INSPECTION_PATH, FakeLago
 from lago_async.testing.__main__ import parse_fault
+from lago_async.webhooks import WebhookVerifier
 from tests.testing.test_runners import free_port, subprocess_env
 
 
@@ -140,3 +142,52 @@ def test_load_refuses_unknown_keys() -> None:
                 fake.load({"plans": []})
 
     asyncio.run(main())
+
+
+async def test_the_standalone_server_sends_webhooks_signed_with_the_given_hmac_key() -> None:
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((await request.read(), dict(request.headers)))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    command = [
+        sys.executable,
+        "-m",
+        "lago_async.testing",
+        "--api-key",
+        "cli-key",
+        "--webhook-hmac-key",
+        "shared-secret",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, env=subprocess_env()
+    )
+    try:
+        assert process.stdout is not None
+        base_url = (await process.stdout.readline()).decode().strip()
+        async with AsyncLago(api_key="cli-key", base_url=base_url) as lago:
+            await lago.webhook_endpoints.create(webhook_url=hook_url, signature_algo="hmac")
+            await lago.customers.create(external_id="acme")
+        for _ in range(1000):  # delivery runs in the server's background, up to 10 s
+            seen = await state(base_url)
+            if seen["webhook_deliveries"]:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        process.terminate()
+        await process.wait()
+        await runner.cleanup()
+    assert [(d["webhook_type"], d["status"]) for d in seen["webhook_deliveries"]] == [  # type: ignore[union-attr,index]
+        ("customer.created", 200)
+    ]
+    assert [e["webhook_url"] for e in seen["webhook_endpoints"]] == [hook_url]  # type: ignore[union-attr,index]
+    body, headers = received[0]
+    event = WebhookVerifier(hmac_key="shared-secret").verify(body, headers)
+    assert (event.webhook_type, event.object.external_id) == ("customer.created", "acme")
