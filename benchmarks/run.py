@@ -137,7 +137,9 @@ def _counts(quick: bool) -> dict[str, int]:
     if quick:
         return {
             "async_ingestor": 50_000,
+            "async_ingestor_many": 50_000,
             "sync_ingestor": 40_000,
+            "sync_ingestor_4": 40_000,
             "raw_batches": 50_000,
             "official_batch": 2_000,
             "official_create": 30,
@@ -149,7 +151,9 @@ def _counts(quick: bool) -> dict[str, int]:
         }
     return {
         "async_ingestor": 1_000_000,
+        "async_ingestor_many": 1_000_000,
         "sync_ingestor": 500_000,
+        "sync_ingestor_4": 500_000,
         "raw_batches": 1_000_000,
         "official_batch": 30_000,
         "official_create": 500,
@@ -185,6 +189,8 @@ def _bench_ingest_and_calls(
         plan += [
             ("raw_batches", {"warmup": 5_000}),
             ("async_ingestor", {"warmup": 5_000}),
+            ("async_ingestor_many", {"warmup": 5_000}),
+            ("sync_ingestor_4", {"warmup": 5_000, "threads": 4, "scenario": "sync_ingestor"}),
             ("sync_ingestor", {"warmup": 5_000, "threads": 8}),
             ("official_batch", {"warmup": 200}),
             ("official_create", {"warmup": 5}),
@@ -205,7 +211,9 @@ def _bench_ingest_and_calls(
         for name, options in plan:
             if name in slow and round_ > 0:
                 continue
-            runs[name].append(runner.client(url, name, counts[name], **options))
+            scenario = options.get("scenario", name)
+            flags = {k: v for k, v in options.items() if k != "scenario"}
+            runs[name].append(runner.client(url, scenario, counts[name], **flags))
     return {name: _summarise(data) for name, data in runs.items()}
 
 
