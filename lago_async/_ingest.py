@@ -998,7 +998,11 @@ class EventIngestor:
                     return
                 if isinstance(exc, RateLimitError):
                     hint = retry_hint(exc.headers)
-                    if "Retry-After" not in exc.headers and "X-RateLimit-Limit" in exc.headers:
+                    if (
+                        "Retry-After" not in exc.headers
+                        and "X-RateLimit-Limit" in exc.headers
+                        and self._transport.pacer("POST", "/events/batch").rate is not None
+                    ):
                         # Lago Cloud's limiter: the transport's pacer has slowed down, and
                         # spaces the retry itself. Pausing every sender until the window's
                         # (whole-second) reset would waste the rest of it.
@@ -1024,6 +1028,11 @@ class EventIngestor:
                 # says the events were stored, so the attempt counts as failed.
                 batch.maybe_stored = True
                 error = f"unconfirmed answer to POST /events/batch: {_preview(answer)}"
+            if paced:
+                # Being held to the rate limit is not a failure: the retry waits for its paced
+                # turn and does not use up max_retries (a close deadline still bounds it).
+                self._retries += 1
+                continue
             if attempt >= self.max_retries:
                 batch.parts.pop(0)
                 self._fail(part.items(), f"gave up after {attempt + 1} attempts: {error}")

@@ -32,7 +32,7 @@ from ._errors import (
     LagoValidationError,
     error_for_status,
 )
-from ._pacing import Pacers
+from ._pacing import Pacer, Pacers
 from ._raw import CAPTURE, record
 from ._version import __version__
 
@@ -368,6 +368,10 @@ class Transport:
         )
         new._headers = {**self._headers, **default_headers} if default_headers else self._headers
         return new
+
+    def pacer(self, method: str, path: str) -> Pacer:
+        """The pacer of this kind of request (shared by the client's copies and ingestors)."""
+        return self._holder.pacers.get(method, path)
 
     def backoff(self, attempt: int) -> float:
         """The jittered pause before retry number ``attempt + 1``, with this configuration."""

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from lago_async import AsyncLago
+from lago_async import AsyncLago, IngestStats
 from lago_async.testing import FakeLago
 
 
@@ -49,9 +49,36 @@ async def test_the_ingestor_paces_itself_to_the_limit() -> None:
                     for n in range(1500)
                 )
         assert ingest.stats.delivered == 1500
-        # 150 requests over more than one window: paced, at most a stray 429 or two
+        # 150 requests over more than one window: paced, a stray 429 at most now and then
+        # (a loaded machine that stalls the loop can push a few into the next window); sent
+        # unpaced, most of them meet one
         assert limiter.allowed >= 150
-        assert limiter.refused <= 2, limiter.refused
+        assert limiter.refused <= 8, limiter.refused
+
+
+async def test_being_held_to_the_limit_uses_up_no_retries() -> None:
+    async with FakeLago() as fake:
+        limiter = fake.limit_rate(20, "POST /events/batch")
+
+        async def run(n: int) -> IngestStats:
+            # each its own client, so its own pacer: the two collide on the one limit
+            async with AsyncLago(api_key=fake.api_key, base_url=fake.base_url) as lago:
+                async with lago.events.ingestor(batch_size=5, max_retries=0) as ingest:
+                    await ingest.send_many(
+                        {
+                            "transaction_id": f"c{n}-{i}",
+                            "code": "c",
+                            "external_subscription_id": "s",
+                        }
+                        for i in range(100)
+                    )
+            return ingest.stats
+
+        stats = await asyncio.gather(run(0), run(1))
+    assert limiter.refused > 0  # they did meet the limit...
+    # ...and with max_retries=0, not one event failed for it
+    assert [(s.delivered, s.failed) for s in stats] == [(100, 0), (100, 0)]
+    assert len(fake.events) == 200
 
 
 async def test_plain_calls_are_paced_too() -> None:
