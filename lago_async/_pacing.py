@@ -77,9 +77,13 @@ class Pacer:
             except ValueError:
                 limit = 0.0
             if limit > 0 and limit != self.limit:
+                rate = self.rate
                 self.limit = limit
-                if self.rate is None or self.rate > limit * CEILING:
+                if rate is None or rate > limit * CEILING:
                     self.rate = limit * CEILING
+                if rate is None:
+                    # the request just answered went unpaced: the next slot is one gap on
+                    self._next = max(self._next, now + 1.0 / (limit * CEILING))
                 self._grown_at = now
         if self.limit is None or self.rate is None:
             return
