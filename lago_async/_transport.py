@@ -440,8 +440,9 @@ class Transport:
         attempt = 0
         logging_on = log.isEnabledFor(logging.INFO)
         pacer = holder.pacers.get(method, path)
+        hinted = False  # the last wait was one the server asked for: its window is over
         while True:
-            if pacer.rate is not None:
+            if pacer.rate is not None and not hinted:
                 wait = pacer.delay()
                 if wait > 0:
                     await _sleep(wait)
@@ -506,6 +507,7 @@ class Transport:
                         attempts=attempt + 1,
                     )
                 delay = self.backoff(attempt)
+                hinted = False
                 log.debug(
                     "lago %s %s %s, retrying in %.2fs",
                     method,
@@ -545,6 +547,7 @@ class Transport:
                 if hint is not None and hint > self.max_retry_delay:
                     raise error
                 delay = self.backoff(attempt) if hint is None else hint
+                hinted = hint is not None
                 log.debug("lago %s %s answered %s, retrying in %.2fs", method, path, status, delay)
             attempt += 1
             await _sleep(delay)
