@@ -189,8 +189,9 @@ class Faults:
             headers["X-RateLimit-Limit"] = str(limit)
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
-        body = {"status": 429, "error": _phrase(429), "code": "too_many_requests"}
-        return self._add("status", route, rate, times, status=429, headers=headers, body=body)
+        return self._add(
+            "status", route, rate, times, status=429, headers=headers, body=RATE_LIMITED_BODY
+        )
 
     def latency(
         self,
@@ -326,3 +327,7 @@ def _phrase(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+RATE_LIMITED_BODY = {"status": 429, "error": _phrase(429), "code": "too_many_requests"}
+"""What Lago Cloud's rate limiter answers with a 429 (the fault and the limiter share it)."""

@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from ._faults import Faults
+from ._faults import RATE_LIMITED_BODY, Faults
 from ._ratelimit import RateLimiter
 from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
 from ._webhooks import PlainText, WebhookDelivery, Webhooks
@@ -100,9 +100,7 @@ _UNAUTHORIZED = orjson.dumps({"status": 401, "error": "Unauthorized"})
 _NO_ROUTE = orjson.dumps({"status": 404, "error": "Not Found", "code": "route_not_found"})
 
 
-_RATE_LIMITED = orjson.dumps(
-    {"status": 429, "error": "Too Many Requests", "code": "too_many_requests"}
-)
+_RATE_LIMITED = orjson.dumps(RATE_LIMITED_BODY)
 
 
 def _json(data: bytes, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
