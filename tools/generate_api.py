@@ -2059,6 +2059,150 @@ def render_webhook_events(webhooks: list[Webhook]) -> str:
     return "\n".join(lines)
 
 
+FAKE_TABLE_MODULE = "lago_async/testing/_api_table.py"
+
+
+def encode_schema(spec: Spec, node: Any, names: set[str], depth: int = 0) -> Any:
+    """A compact form of a JSON schema for FakeLago: types, formats, enums, properties.
+
+    Named schemas stay references (``{"$": name}``, collected in ``names``); descriptions
+    and examples are dropped. Keys: ``t`` type (or list), ``n`` nullable, ``f`` format,
+    ``e`` enum, ``d`` default, ``p`` properties, ``r`` required, ``i`` items, ``ap``
+    additional properties, ``any`` alternatives (``oneOf``/``anyOf``), ``pat`` pattern.
+    """
+    if depth > 30 or not isinstance(node, dict):
+        return {}
+    name = ref_name(node)
+    if name is not None and node["$ref"].startswith("#/components/schemas/"):
+        names.add(name)
+        out: dict[str, Any] = {"$": name}
+        if "null" in types_of(node) or node.get("nullable"):
+            out["n"] = True
+        return out
+    node = spec.deref(node)
+    if "allOf" in node:
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        nullable = False
+        for part in node["allOf"]:
+            target = spec.deref(part)
+            while "allOf" in target and len(target) == 1:
+                merged = encode_schema(spec, target, names, depth + 1)
+                props.update(merged.get("p", {}))
+                required += merged.get("r", [])
+                target = {}
+            props.update(
+                {
+                    k: encode_schema(spec, v, names, depth + 1)
+                    for k, v in (target.get("properties") or {}).items()
+                }
+            )
+            required += list(target.get("required") or [])
+            nullable = nullable or "null" in types_of(target)
+        props.update(
+            {
+                k: encode_schema(spec, v, names, depth + 1)
+                for k, v in (node.get("properties") or {}).items()
+            }
+        )
+        required += list(node.get("required") or [])
+        out = {"t": "object", "p": props}
+        if required:
+            out["r"] = sorted(set(required))
+        if nullable or "null" in types_of(node):
+            out["n"] = True
+        return out
+    out = {}
+    alternatives = node.get("oneOf") or node.get("anyOf")
+    if alternatives:
+        out["any"] = [encode_schema(spec, part, names, depth + 1) for part in alternatives]
+    kinds = [k for k in types_of(node) if k != "null"]
+    if kinds:
+        out["t"] = kinds[0] if len(kinds) == 1 else kinds
+    if "null" in types_of(node) or node.get("nullable"):
+        out["n"] = True
+    for key, short in (("format", "f"), ("enum", "e"), ("default", "d"), ("pattern", "pat")):
+        if key in node and isinstance(node[key], str | list | int | float | bool):
+            out[short] = node[key]
+    if "properties" in node:
+        out["p"] = {
+            k: encode_schema(spec, v, names, depth + 1) for k, v in node["properties"].items()
+        }
+        if "t" not in out:
+            out["t"] = "object"
+    if isinstance(node.get("required"), list) and out.get("t") == "object":
+        out["r"] = list(node["required"])
+    if "items" in node:
+        out["i"] = encode_schema(spec, node["items"], names, depth + 1)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        out["ap"] = encode_schema(spec, extra, names, depth + 1)
+    return out
+
+
+def render_fake_table(spec: Spec, ops: list[Operation]) -> str:
+    """FakeLago's table of every operation, and the schemas its bodies and answers use."""
+    names: set[str] = set()
+    routes = []
+    for op in ops:
+        item = spec.data["paths"][op.path][op.method.lower()]
+        body = spec.deref(item.get("requestBody"))
+        body_schema = None
+        if body:
+            node = body["content"]["application/json"]["schema"]
+            body_schema = encode_schema(spec, node, names)
+        ok = [code for code in item["responses"] if str(code).startswith("2")]
+        status = int(ok[0]) if ok else 200
+        answer = None
+        if ok:
+            response = spec.deref(item["responses"][ok[0]])
+            content = response.get("content", {}).get("application/json")
+            if content:
+                answer = encode_schema(spec, content["schema"], names)
+        routes.append(
+            (
+                op.method,
+                op.path,
+                ".".join(op.chain),
+                op.name,
+                op.body_key,
+                body_schema,
+                op.result,
+                op.result_key,
+                op.result_keys,
+                status,
+                answer,
+            )
+        )
+    schemas: dict[str, Any] = {}
+    pending = sorted(names)
+    while pending:
+        name = pending.pop()
+        if name in schemas:
+            continue
+        found: set[str] = set()
+        schemas[name] = encode_schema(spec, spec.schemas[name], found)
+        pending.extend(sorted(found - set(schemas)))
+    lines = [
+        HEADER + '"""Every operation of the API and the shapes of its bodies, for FakeLago.',
+        "",
+        "Facts of Lago's API (paths, field names, types, enums) in a compact form that",
+        "``_conform`` reads: see ``encode_schema`` in the generator for the keys.",
+        '"""',
+        "",
+        "from typing import Any",
+        "",
+        "#: ``(method, path, namespace, call, body key, body schema, result kind, result key,",
+        "#: result list key, status, answer schema)`` per operation.",
+        "ROUTES: tuple[tuple[Any, ...], ...] = (",
+    ]
+    lines += [f"    {route!r}," for route in routes]
+    lines += [")", "", "#: Named schemas, by the spec's name.", "SCHEMAS: dict[str, Any] = {"]
+    lines += [f"    {name!r}: {schemas[name]!r}," for name in sorted(schemas)]
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
 def render_models_page(modules: dict[str, list[ModelPlan]]) -> str:
     lines = [
         "<!-- Generated by tools/generate_api.py from Lago's OpenAPI document: do not edit. -->",
@@ -2182,6 +2326,7 @@ def generate(spec_path: Path) -> dict[str, str]:
         + ")\n"
     )
     files["docs/reference/models.md"] = render_models_page(modules)
+    files[FAKE_TABLE_MODULE] = render_fake_table(spec, ops)
     for top in sorted({c[0] for c in tree}):
         files[f"docs/reference/api/{top}.md"] = render_group_page(top, tree)
     return files

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -16,6 +18,7 @@ import orjson
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from ._api import ROUTE_SPECS, Api
 from ._faults import RATE_LIMITED_BODY, Faults
 from ._ratelimit import RateLimiter
 from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
@@ -91,9 +94,14 @@ _ROUTE_TABLE: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/webhooks/public_key", "webhooks.public_key", False),
 )
 
-#: Every route FakeLago serves, as ``"METHOD /path"`` with the OpenAPI path templates
-#: (relative to ``/api/v1``). These are the names fault rules take as ``route``.
-ROUTES: tuple[str, ...] = tuple(f"{method} {path}" for method, path, _, _ in _ROUTE_TABLE)
+_OWN_ROUTES = frozenset(f"{method} {path}" for method, path, _, _ in _ROUTE_TABLE)
+
+#: Every route FakeLago serves (every operation of the API), as ``"METHOD /path"`` with the
+#: OpenAPI path templates (relative to ``/api/v1``). These are the names fault rules take
+#: as ``route``.
+ROUTES: tuple[str, ...] = tuple(sorted(_OWN_ROUTES)) + tuple(
+    spec.route for spec in ROUTE_SPECS if spec.route not in _OWN_ROUTES
+)
 
 _NO_QUERY: Query = MultiDictProxy(MultiDict())
 _UNAUTHORIZED = orjson.dumps({"status": 401, "error": "Unauthorized"})
@@ -198,6 +206,7 @@ class FakeLago:
                 raise ValueError("webhook_hmac_key must not be empty")
             self._webhooks.keys.hmac_key = webhook_hmac_key
         self._store.notify = self._webhooks.send
+        self._api = Api(self._store)
         self._faults = Faults(seed, frozenset(ROUTES), self._lock)
         self._limiter: RateLimiter | None = None
         self._requests: Counter[str] = Counter()
@@ -466,6 +475,11 @@ class FakeLago:
             return {
                 "customers": list(self._store.customers.values()),
                 "subscriptions": list(self._store.subscriptions.values()),
+                "objects": {
+                    name: list(bucket.values())
+                    for name, bucket in self._api.buckets.items()
+                    if name != "subscriptions" and bucket
+                },
                 "events": list(self._store.events),
                 "webhook_endpoints": list(self._webhooks.endpoints.values()),
                 "webhook_deliveries": [
@@ -475,6 +489,52 @@ class FakeLago:
                 "faults_fired": dict(self._faults.fired),
                 "internal_errors": list(self._internal_errors),
             }
+
+    def add_object(self, collection: str, **fields: Any) -> JSONObject:
+        """Store an object Lago makes on its own, which no API call creates; returns a copy.
+
+        ``collection`` is the API's collection path (``"payment_methods"``, ``"fees"``,
+        ``"payment_receipts"``, ``"activity_logs"``, ``"api_logs"``...); the object gets a
+        ``lago_id`` and ``created_at`` unless given, and is served by that collection's
+        routes, shaped by the spec (``fake.add_object("payment_methods",
+        external_customer_id="acme", is_default=True)``).
+        """
+        with self._lock:
+            return dict(self._api.add_object(collection, fields))
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """FakeLago's current time (UTC): the real time unless :meth:`set_time` froze it."""
+        return self._store.now()
+
+    def set_time(self, moment: datetime | str) -> None:
+        """Stop FakeLago's clock at ``moment`` (aware, or ISO 8601 text; naive is UTC).
+
+        Everything that reads the time follows it: ``created_at`` of new objects, the
+        current billing period of subscriptions (so usage resets when a period boundary is
+        crossed), and the timestamp of events sent without one. Events keep the timestamps
+        they are sent with.
+        """
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        with self._lock:
+            self._store.frozen = moment.astimezone(timezone.utc)
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by ``delta`` (freezing it at the current time first if it
+        runs); returns the new time."""
+        with self._lock:
+            self._store.frozen = self._store.now() + delta
+            return self._store.frozen
+
+    def resume_time(self) -> None:
+        """Let FakeLago's clock follow the real time again."""
+        with self._lock:
+            self._store.frozen = None
 
     def close_period(self, external_subscription_id: str) -> None:
         """End a subscription's open billing period, as invoicing would.
@@ -494,6 +554,7 @@ class FakeLago:
         """Forget all data, requests, fault rules and counters (the port stays bound)."""
         with self._lock:
             self._store.reset()
+            self._api.reset()
             self._webhooks.reset()
             self._faults.clear()
             self._requests.clear()
@@ -649,6 +710,15 @@ class FakeLago:
             operation = getattr(self._webhooks if owner else self._store, attribute)
             app.router.add_route(
                 method, API_PREFIX + path, self._handler(method, path, operation, has_body)
+            )
+        for spec in ROUTE_SPECS:
+            if spec.route in _OWN_ROUTES:
+                continue
+            operation = functools.partial(self._api.handler(spec), spec)
+            app.router.add_route(
+                spec.method,
+                API_PREFIX + spec.path,
+                self._handler(spec.method, spec.path, operation, spec.body_schema is not None),
             )
         app.router.add_route("GET", INSPECTION_PATH, self._inspect)
         app.router.add_route("*", "/{tail:.*}", self._no_route)

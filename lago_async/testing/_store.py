@@ -310,6 +310,8 @@ class Store:
         self.auto_subscriptions = auto_subscriptions
         self.prices: dict[str, int] = {}
         self._seed = seed
+        #: The moment FakeLago's clock is set to (``None``: the real time); see :meth:`now`.
+        self.frozen: datetime | None = None
         #: Called with ``(webhook_type, object_type, object)`` for each change Lago reports
         #: by webhook (FakeLago sends them).
         self.notify: Callable[[str, str, JSONObject], object] | None = None
@@ -333,6 +335,15 @@ class Store:
         self._coupons: dict[str, dict[str, JSONObject]] = {}
         self._coupon_ids: dict[str, str] = {}
         self._metric_ids: dict[str, tuple[str, str]] = {}
+
+    def now(self) -> datetime:
+        """FakeLago's current time: the real UTC time, or the moment the clock is set to."""
+        frozen = self.frozen
+        return datetime.now(_UTC) if frozen is None else frozen
+
+    def now_iso(self) -> str:
+        """:meth:`now` as :func:`iso` formats it."""
+        return iso(self.now())
 
     def new_id(self) -> str:
         """A fresh lago_id: a valid UUID, unique in this store, deterministic under a seed."""
@@ -361,7 +372,7 @@ class Store:
         return 200, {"customer": self._save_customer(data["external_id"], data)}
 
     def _save_customer(self, external_id: str, data: Mapping[str, Any]) -> JSONObject:
-        now = now_iso()
+        now = self.now_iso()
         customer = self.customers.get(external_id)
         created = customer is None
         if customer is None:
@@ -563,7 +574,7 @@ class Store:
             "frequency_duration": frequency_duration,
             "frequency_duration_remaining": frequency_duration,
             "expiration_at": None,
-            "created_at": now_iso(),
+            "created_at": self.now_iso(),
             "terminated_at": None,
             "credits": [],
         }
@@ -590,7 +601,7 @@ class Store:
         if applied is None or applied["status"] != "active":
             raise not_found("applied_coupon_not_found")
         applied["status"] = "terminated"
-        applied["terminated_at"] = now_iso()
+        applied["terminated_at"] = self.now_iso()
         return 200, {"applied_coupon": {k: v for k, v in applied.items() if k != "credits"}}
 
     # subscriptions ------------------------------------------------------------------------
@@ -631,7 +642,7 @@ class Store:
 
     def close_period(self, external_subscription_id: str) -> None:
         """End the open billing period of a subscription: its usage moves to past usage."""
-        now = datetime.now(_UTC)
+        now = self.now()
         start = self._period_start.get(external_subscription_id) or _month_bounds(now)[0]
         charges = {
             code: (agg[0], agg[1])
@@ -730,7 +741,7 @@ class Store:
 
     def create_event(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events``: store one event; duplicates and missing fields are 422."""
-        event, errors = self._prepare_event(_root(body, "event"), now_iso(), None)
+        event, errors = self._prepare_event(_root(body, "event"), self.now_iso(), None)
         if event is None:
             raise unprocessable(errors or {})
         self._commit(event)
@@ -753,7 +764,7 @@ class Store:
 
     def store_events(self, raw_events: Sequence[Any]) -> list[JSONObject]:
         """Store every event, or none (422 with per-index details); no limit on the count."""
-        now = now_iso()
+        now = self.now_iso()
         seen: set[tuple[str, str]] = set()
         prepared: list[JSONObject] = []
         failures: JSONObject = {}
@@ -997,7 +1008,7 @@ class Store:
         return usage
 
     def _open_period(self, sub_id: str) -> tuple[str, str, str]:
-        start, end, issuing = _month_bounds(datetime.now(_UTC))
+        start, end, issuing = _month_bounds(self.now())
         return self._period_start.get(sub_id, start), end, issuing
 
     def current_usage(self, params: Params, query: Query, body: Any = None) -> Result:

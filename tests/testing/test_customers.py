@@ -40,7 +40,7 @@ async def test_right_key_is_accepted(api: Api) -> None:
 
 
 async def test_unknown_path_is_a_json_404(api: Api, fake: FakeLago) -> None:
-    answer = await api.get("/plans")
+    answer = await api.get("/no_such_resource")
     assert answer.status == 404
     assert answer.body == {"status": 404, "error": "Not Found", "code": "route_not_found"}
     assert fake.request_log[-1].route is None
