@@ -2172,6 +2172,7 @@ def render_fake_table(spec: Spec, ops: list[Operation]) -> str:
                 op.result_keys,
                 status,
                 answer,
+                tuple(sorted(int(code) for code in item["responses"] if str(code).isdigit())),
             )
         )
     schemas: dict[str, Any] = {}
@@ -2193,7 +2194,7 @@ def render_fake_table(spec: Spec, ops: list[Operation]) -> str:
         "from typing import Any",
         "",
         "#: ``(method, path, namespace, call, body key, body schema, result kind, result key,",
-        "#: result list key, status, answer schema)`` per operation.",
+        "#: result list key, status, answer schema, documented statuses)`` per operation.",
         "ROUTES: tuple[tuple[Any, ...], ...] = (",
     ]
     lines += [f"    {route!r}," for route in routes]

@@ -172,6 +172,7 @@ class RouteSpec:
     result_keys: str | None
     status: int
     answer: Mapping[str, Any] | None
+    statuses: tuple[int, ...] = ()
 
     @property
     def route(self) -> str:
@@ -292,7 +293,28 @@ class Api:
     # -- the verbs -------------------------------------------------------------------------
 
     def handler(self, spec: RouteSpec) -> Handler:
-        """The function that answers ``spec``'s operation."""
+        """The function that answers ``spec``'s operation.
+
+        Where Lago would answer 404 for an unknown object named in the body (not the
+        path) but the spec documents no 404 for the operation, the answer is the 422 it
+        documents, naming the object: ``{"invoice": ["not_found"]}``.
+        """
+        answer = self._handler(spec)
+        if 404 in spec.statuses or 422 not in spec.statuses:
+            return answer
+
+        def documented(spec: RouteSpec, params: Params, query: Query, body: Any) -> Result:
+            try:
+                return answer(spec, params, query, body)
+            except ApiError as exc:
+                code = exc.body.get("code", "")
+                if exc.status != 404 or not code.endswith("_not_found"):
+                    raise
+                raise unprocessable({code.removesuffix("_not_found"): ["not_found"]}) from None
+
+        return documented
+
+    def _handler(self, spec: RouteSpec) -> Handler:
         special = getattr(self, "op_" + _op_name(spec), None)
         if special is not None:
             return special  # type: ignore[no-any-return]
@@ -324,7 +346,7 @@ class Api:
         else:
             value = body.get(spec.body_key) if isinstance(body, dict) else None
             if not isinstance(value, dict):
-                raise bad_request(f"param is missing or the value is empty: {spec.body_key}")
+                raise self.missing(spec, spec.body_key)
             data = value
             outer = resolve(spec.body_schema or {})
             schema = (outer.get("p") or {}).get(spec.body_key)
@@ -334,6 +356,14 @@ class Api:
             if errors:
                 raise unprocessable(errors)
         return dict(data)
+
+    @staticmethod
+    def missing(spec: RouteSpec, key: str) -> ApiError:
+        """The error for a body without its ``key``: Lago's 400, or the 422 the spec
+        documents for operations it lists no 400 for."""
+        if 400 in spec.statuses or 422 not in spec.statuses:
+            return bad_request(f"param is missing or the value is empty: {key}")
+        return unprocessable({key: [MANDATORY]})
 
     def answer(self, spec: RouteSpec, value: Any, meta: JSONObject | None = None) -> Result:
         """``value`` wrapped and shaped as the operation answers it."""
@@ -463,9 +493,11 @@ class Api:
         current = obj.get("metadata")
         metadata: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
         if spec.method in ("POST", "PATCH"):
-            sent = body.get("metadata") if isinstance(body, dict) else None
+            if not isinstance(body, dict) or "metadata" not in body:
+                raise self.missing(spec, "metadata")
+            sent = body["metadata"] if body["metadata"] is not None else {}
             if not isinstance(sent, dict):
-                raise bad_request("param is missing or the value is empty: metadata")
+                raise unprocessable({"metadata": [INVALID]})
             bad = {
                 k: [INVALID]
                 for k, v in sent.items()
@@ -1020,7 +1052,7 @@ class Api:
     def _entitlements(self, sent: Any) -> list[JSONObject]:
         """``{feature_code: {privilege_code: value}}`` as entitlement objects."""
         if not isinstance(sent, dict):
-            raise bad_request("param is missing or the value is empty: entitlements")
+            raise unprocessable({"entitlements": [MANDATORY]})
         out = []
         for code, values in sent.items():
             feature = next(
@@ -1095,7 +1127,7 @@ class Api:
         elif isinstance(body, dict) and isinstance(body.get("alert"), dict):
             sent = [body["alert"]]
         else:
-            raise bad_request("param is missing or the value is empty: alert")
+            raise self.missing(spec, "alert")
         objects, _ = self.items(template, params)
         created = []
         taken = {o.get("code") for o in objects}
@@ -1308,6 +1340,3 @@ def routes(skip: Iterable[str]) -> list[RouteSpec]:
     """The operations of the table except those named in ``skip`` (``"METHOD /path"``)."""
     skipped = set(skip)
     return [spec for spec in ROUTE_SPECS if spec.route not in skipped]
-
-
-_ = ApiError  # re-exported for handlers' error paths

@@ -9,7 +9,7 @@ Facts of Lago's API (paths, field names, types, enums) in a compact form that
 from typing import Any
 
 #: ``(method, path, namespace, call, body key, body schema, result kind, result key,
-#: result list key, status, answer schema)`` per operation.
+#: result list key, status, answer schema, documented statuses)`` per operation.
 ROUTES: tuple[tuple[Any, ...], ...] = (
     (
         "GET",
@@ -27,6 +27,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
             "p": {"billing_entities": {"t": "array", "i": {"$": "BillingEntityObject"}}},
             "r": ["billing_entities"],
         },
+        (200, 401, 422),
     ),
     (
         "POST",
@@ -40,6 +41,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillingEntityObject"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -57,6 +59,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
             "p": {"billing_entity": {"$": "BillingEntityObjectExtended"}},
             "r": ["billing_entity"],
         },
+        (200, 401, 404, 422),
     ),
     (
         "PUT",
@@ -70,6 +73,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillingEntityObjectExtended"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -83,6 +87,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ActivityLogsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -96,6 +101,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ActivityLog"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -109,6 +115,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AddOn"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -122,6 +129,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AddOnsPaginated"},
+        (200, 401, 403),
     ),
     (
         "PUT",
@@ -135,6 +143,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AddOn"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -148,6 +157,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AddOn"},
+        (200, 401, 403, 404),
     ),
     (
         "DELETE",
@@ -161,6 +171,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AddOn"},
+        (200, 401, 403, 404),
     ),
     (
         "GET",
@@ -174,6 +185,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ApiLogsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -187,6 +199,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ApiLog"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -200,6 +213,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "GrossRevenues"},
+        (200, 401, 403),
     ),
     (
         "GET",
@@ -213,6 +227,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "InvoiceCollections"},
+        (200, 401),
     ),
     (
         "GET",
@@ -226,6 +241,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "InvoicedUsages"},
+        (200, 401),
     ),
     (
         "GET",
@@ -239,6 +255,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Mrrs"},
+        (200, 401, 403),
     ),
     (
         "GET",
@@ -252,6 +269,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "OverdueBalances"},
+        (200, 401, 403),
     ),
     (
         "GET",
@@ -265,6 +283,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Usages"},
+        (200, 401),
     ),
     (
         "POST",
@@ -278,6 +297,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AppliedCoupon"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -291,6 +311,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AppliedCouponsPaginated"},
+        (200, 401),
     ),
     (
         "POST",
@@ -304,6 +325,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetric"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -317,6 +339,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetricsPaginated"},
+        (200, 401),
     ),
     (
         "POST",
@@ -330,6 +353,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetricEvaluateExpressionResult"},
+        (200, 400, 401, 422),
     ),
     (
         "PUT",
@@ -343,6 +367,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetric"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -356,6 +381,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetric"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -369,6 +395,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "BillableMetric"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -382,6 +409,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Feature"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -395,6 +423,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FeaturesPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -408,6 +437,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Feature"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "DELETE",
@@ -421,6 +451,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Feature"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -434,6 +465,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Feature"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -447,6 +479,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Feature"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -460,6 +493,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Coupon"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -473,6 +507,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CouponsPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -486,6 +521,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Coupon"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -499,6 +535,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Coupon"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -512,6 +549,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Coupon"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -525,6 +563,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteExtended"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -538,6 +577,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNotesPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -551,6 +591,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteExtended"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -564,6 +605,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteExtended"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -577,6 +619,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNote"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -590,6 +633,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteEstimated"},
+        (200, 400, 401, 422),
     ),
     (
         "PUT",
@@ -603,6 +647,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteExtended"},
+        (200, 401, 404, 405),
     ),
     (
         "POST",
@@ -616,6 +661,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "PATCH",
@@ -629,6 +675,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -642,6 +689,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -655,6 +703,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNoteMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -668,6 +717,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Customer"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -681,6 +731,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CustomersPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -694,6 +745,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Customer"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -707,6 +759,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Customer"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -720,6 +773,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AppliedCouponsPaginated"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -733,6 +787,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "AppliedCoupon"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -746,6 +801,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CreditNotesPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -759,6 +815,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "InvoicesPaginated"},
+        (200, 401, 404, 422),
     ),
     (
         "GET",
@@ -772,6 +829,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentsPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -785,6 +843,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentRequestsPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -808,6 +867,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
             },
             "r": ["customer"],
         },
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -821,6 +881,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionsPaginated"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -834,6 +895,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -847,6 +909,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletsPaginated"},
+        (200, 401, 403, 404),
     ),
     (
         "PUT",
@@ -860,6 +923,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -873,6 +937,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 401, 403, 404),
     ),
     (
         "DELETE",
@@ -886,6 +951,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -899,6 +965,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "PATCH",
@@ -912,6 +979,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -925,6 +993,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -938,6 +1007,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -951,6 +1021,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletAlerts"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -964,6 +1035,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         "alerts",
         200,
         {"any": [{"$": "WalletAlert"}, {"$": "WalletAlerts"}]},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -977,6 +1049,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         None,
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -990,6 +1063,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletAlert"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1003,6 +1077,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletAlert"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1016,6 +1091,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletAlert"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -1029,6 +1105,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CustomerUsage"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -1042,6 +1119,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CustomerProjectedUsage"},
+        (200, 401, 403, 404),
     ),
     (
         "GET",
@@ -1055,6 +1133,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "CustomerPastUsage"},
+        (200, 401, 404, 422),
     ),
     (
         "POST",
@@ -1068,6 +1147,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"t": "object", "p": {"customer": {"$": "CustomerCheckoutUrl"}}, "r": ["customer"]},
+        (200, 401, 404, 422),
     ),
     (
         "GET",
@@ -1081,6 +1161,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentMethodsPaginated"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1094,6 +1175,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentMethod"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -1107,6 +1189,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentMethod"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1120,6 +1203,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "EventCreated"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -1133,6 +1217,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "EventsPaginated"},
+        (200, 401, 403, 422),
     ),
     (
         "POST",
@@ -1146,6 +1231,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "EventsCreated"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "POST",
@@ -1159,6 +1245,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Fees"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -1172,6 +1259,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FeesEstimate"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -1185,6 +1273,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FeesEstimate"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -1198,6 +1287,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Event"},
+        (200, 401, 403, 404),
     ),
     (
         "GET",
@@ -1211,8 +1301,22 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FeesPaginated"},
+        (200, 401, 422),
     ),
-    ("GET", "/fees/{lago_id}", "fees", "get", None, None, "model", "fee", None, 200, {"$": "Fee"}),
+    (
+        "GET",
+        "/fees/{lago_id}",
+        "fees",
+        "get",
+        None,
+        None,
+        "model",
+        "fee",
+        None,
+        200,
+        {"$": "Fee"},
+        (200, 401, 404),
+    ),
     (
         "PUT",
         "/fees/{lago_id}",
@@ -1225,6 +1329,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Fee"},
+        (200, 400, 401, 404, 405, 422),
     ),
     (
         "DELETE",
@@ -1238,6 +1343,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Fee"},
+        (200, 401, 404, 405),
     ),
     (
         "POST",
@@ -1251,6 +1357,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -1264,6 +1371,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "InvoicesPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -1277,6 +1385,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1290,6 +1399,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -1303,6 +1413,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404, 405),
     ),
     (
         "POST",
@@ -1316,6 +1427,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1329,6 +1441,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1342,6 +1455,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404, 405),
     ),
     (
         "PUT",
@@ -1355,6 +1469,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1368,6 +1483,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1381,6 +1497,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "InvoicePaymentUrl"},
+        (200, 401, 404, 422),
     ),
     (
         "POST",
@@ -1394,6 +1511,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1407,6 +1525,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         None,
+        (200, 401, 404, 405),
     ),
     (
         "POST",
@@ -1420,6 +1539,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Invoice"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1433,6 +1553,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Organization"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -1446,6 +1567,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentReceiptsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -1459,6 +1581,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentReceipt"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1472,6 +1595,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentRequest"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -1485,6 +1609,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentRequestsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -1498,6 +1623,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentRequestObject"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1511,6 +1637,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Payment"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -1524,6 +1651,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -1537,6 +1665,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PaymentObject"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1550,6 +1679,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Plan"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1563,6 +1693,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlansPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -1576,8 +1707,22 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Plan"},
+        (200, 400, 401, 404, 422),
     ),
-    ("GET", "/plans/{code}", "plans", "get", None, None, "model", "plan", None, 200, {"$": "Plan"}),
+    (
+        "GET",
+        "/plans/{code}",
+        "plans",
+        "get",
+        None,
+        None,
+        "model",
+        "plan",
+        None,
+        200,
+        {"$": "Plan"},
+        (200, 401, 404),
+    ),
     (
         "DELETE",
         "/plans/{code}",
@@ -1590,6 +1735,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Plan"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1603,6 +1749,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlements"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1616,6 +1763,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlements"},
+        (200, 401, 404),
     ),
     (
         "PATCH",
@@ -1629,6 +1777,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlements"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1642,6 +1791,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlement"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -1655,6 +1805,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlement"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -1668,6 +1819,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanEntitlement"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1681,6 +1833,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "PATCH",
@@ -1694,6 +1847,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1707,6 +1861,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -1720,6 +1875,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "PlanMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1733,6 +1889,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1746,6 +1903,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargesPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -1759,6 +1917,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1772,6 +1931,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1785,6 +1945,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1798,6 +1959,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1811,6 +1973,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFiltersPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -1824,6 +1987,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1837,6 +2001,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1850,6 +2015,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1863,6 +2029,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1876,6 +2043,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedChargesPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -1889,6 +2057,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1902,6 +2071,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1915,6 +2085,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -1928,6 +2099,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionExtended"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -1941,6 +2113,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionsPaginated"},
+        (200, 401),
     ),
     (
         "GET",
@@ -1954,6 +2127,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionExtended"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -1967,6 +2141,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Subscription"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -1980,6 +2155,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Subscription"},
+        (200, 401, 404, 422),
     ),
     (
         "GET",
@@ -1993,6 +2169,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "LifetimeUsage"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -2006,6 +2183,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "LifetimeUsage"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -2019,6 +2197,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Alerts"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -2032,6 +2211,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         "alerts",
         200,
         {"any": [{"$": "Alert"}, {"$": "Alerts"}]},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -2045,6 +2225,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         None,
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2058,6 +2239,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Alert"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -2071,6 +2253,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Alert"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -2084,6 +2267,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Alert"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2097,6 +2281,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionEntitlements"},
+        (200, 401, 404),
     ),
     (
         "PATCH",
@@ -2110,6 +2295,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionEntitlements"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -2123,6 +2309,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionEntitlement"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -2136,6 +2323,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "SubscriptionEntitlement"},
+        (200, 400, 401, 404),
     ),
     (
         "GET",
@@ -2149,6 +2337,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedChargesPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2162,6 +2351,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargesPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2175,6 +2365,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -2188,6 +2379,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Charge"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -2201,6 +2393,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -2214,6 +2407,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFiltersPaginated"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2227,6 +2421,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -2240,6 +2435,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -2253,6 +2449,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "ChargeFilterResponse"},
+        (200, 401, 404),
     ),
     (
         "GET",
@@ -2266,6 +2463,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 401, 404),
     ),
     (
         "PUT",
@@ -2279,6 +2477,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "FixedCharge"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -2292,6 +2491,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Tax"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -2305,6 +2505,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "TaxesPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -2318,8 +2519,22 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Tax"},
+        (200, 400, 401, 404, 422),
     ),
-    ("GET", "/taxes/{code}", "taxes", "get", None, None, "model", "tax", None, 200, {"$": "Tax"}),
+    (
+        "GET",
+        "/taxes/{code}",
+        "taxes",
+        "get",
+        None,
+        None,
+        "model",
+        "tax",
+        None,
+        200,
+        {"$": "Tax"},
+        (200, 401, 404),
+    ),
     (
         "DELETE",
         "/taxes/{code}",
@@ -2332,6 +2547,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Tax"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -2345,6 +2561,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -2358,6 +2575,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletsPaginated"},
+        (200, 401, 403),
     ),
     (
         "PUT",
@@ -2371,6 +2589,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 400, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -2384,6 +2603,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 401, 403, 404),
     ),
     (
         "DELETE",
@@ -2397,6 +2617,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "Wallet"},
+        (200, 401, 403, 404, 422),
     ),
     (
         "POST",
@@ -2410,6 +2631,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "PATCH",
@@ -2423,6 +2645,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404, 422),
     ),
     (
         "DELETE",
@@ -2436,6 +2659,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -2449,6 +2673,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletMetadataResponse"},
+        (200, 401, 404),
     ),
     (
         "POST",
@@ -2462,6 +2687,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactions"},
+        (200, 400, 401, 403, 422),
     ),
     (
         "GET",
@@ -2475,6 +2701,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactionObject"},
+        (200, 401, 403, 404),
     ),
     (
         "POST",
@@ -2488,6 +2715,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactionPaymentUrl"},
+        (200, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -2501,6 +2729,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactionConsumptionsPaginated"},
+        (200, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -2514,6 +2743,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactionFundingsPaginated"},
+        (200, 401, 403, 404, 422),
     ),
     (
         "GET",
@@ -2527,6 +2757,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WalletTransactionsPaginated"},
+        (200, 401, 403, 404),
     ),
     (
         "GET",
@@ -2540,6 +2771,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         None,
+        (200, 401),
     ),
     (
         "GET",
@@ -2553,6 +2785,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookPublicKey"},
+        (200, 401),
     ),
     (
         "POST",
@@ -2566,6 +2799,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookEndpoint"},
+        (200, 400, 401, 422),
     ),
     (
         "GET",
@@ -2579,6 +2813,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookEndpointsPaginated"},
+        (200, 401),
     ),
     (
         "PUT",
@@ -2592,6 +2827,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookEndpoint"},
+        (200, 400, 401, 404, 422),
     ),
     (
         "GET",
@@ -2605,6 +2841,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookEndpoint"},
+        (200, 401, 404),
     ),
     (
         "DELETE",
@@ -2618,6 +2855,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
         None,
         200,
         {"$": "WebhookEndpoint"},
+        (200, 401, 404, 405),
     ),
 )
 

@@ -11,6 +11,7 @@ those objects.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from lago_async.testing import FakeLago
 from tests.testing._api import Api
@@ -283,11 +284,14 @@ async def build_world(api: Api, fake: FakeLago) -> dict[tuple[str, str], str]:
     }
 
 
-def fill(template: str, names: dict[tuple[str, str], str], *, ghost: bool = False) -> str:
+def fill(
+    template: str, names: dict[tuple[str, str], str], *, ghost: bool = False, odd: str = ""
+) -> str:
     """``template`` with each ``{param}`` replaced by the world's object it names.
 
     A parameter is looked up by the collection segment before it; a wallet's alerts use
-    ``wallet_alerts``. With ``ghost``, the last parameter names nothing that exists.
+    ``wallet_alerts``. With ``ghost``, the last parameter names nothing that exists; with
+    ``odd``, it is that text (percent-encoded).
     """
     parts = template.strip("/").split("/")
     params = [i for i, part in enumerate(parts) if part.startswith("{")]
@@ -299,5 +303,7 @@ def fill(template: str, names: dict[tuple[str, str], str], *, ghost: bool = Fals
         value = names[(collection, name)]
         if ghost and index == params[-1]:
             value = GHOST if "lago_id" in name or name.endswith("_id") else "ghost"
+        if odd and index == params[-1]:
+            value = quote(odd, safe="")
         parts[index] = value
     return "/" + "/".join(parts)
