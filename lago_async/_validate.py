@@ -136,11 +136,13 @@ def check_fields(
     required: tuple[str, ...] = (),
     kinds: Mapping[str, str] | None = None,
     nested: Mapping[str, tuple[str, ...]] | None = None,
+    nullable: tuple[str, ...] = (),
 ) -> None:
     """Check a request body before it is sent, naming the first bad field.
 
     Each of ``required`` must be present and not ``None`` (a required string must not be
-    empty); each field of ``kinds`` that is given and not ``None`` must be of its kind
+    empty), except that a field of ``nullable`` (required, but ``null`` is a meaning the API
+    gives it, such as "no end date") may be given as ``None``; each field of ``kinds`` that is given and not ``None`` must be of its kind
     (``str``, ``int``, ``decimal``, ``number``, ``bool``, ``list``, ``object``, ``datetime``,
     ``date``). A decimal may be an int, a ``Decimal``, a finite float or a numeric string.
     ``nested`` names, for an object field or a list of objects, the keys each object needs
@@ -150,6 +152,8 @@ def check_fields(
     for key in required:
         value = body.get(key)
         if value is None:
+            if key in nullable and key in body:
+                continue
             raise LagoValidationError(f"{field}.{key}", "is required")
         if isinstance(value, str) and not value:
             raise LagoValidationError(f"{field}.{key}", "must not be empty")

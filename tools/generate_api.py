@@ -1738,6 +1738,9 @@ def render_method(op: Operation) -> list[str]:
             f.name: keys for f in body_fields if (keys := NESTED_REQUIRED.get(_model_name(f.type)))
         }
         extra = f", nested={nested!r}" if nested else ""
+        nullable = tuple(f.name for f in body_fields if f.required and f.nullable)
+        if nullable:
+            extra += f", nullable={nullable!r}"
         lines.append(
             f"        check_fields(fields, {arg!r}, required={required!r}, kinds={kinds!r}{extra})"
         )
@@ -2126,7 +2129,8 @@ def encode_schema(spec: Spec, node: Any, names: set[str], depth: int = 0) -> Any
             out[short] = node[key]
     if "properties" in node:
         out["p"] = {
-            k: encode_schema(spec, v, names, depth + 1) for k, v in node["properties"].items()
+            k: _decimal_text(k, encode_schema(spec, v, names, depth + 1))
+            for k, v in node["properties"].items()
         }
         if "t" not in out:
             out["t"] = "object"
@@ -2138,6 +2142,14 @@ def encode_schema(spec: Spec, node: Any, names: set[str], depth: int = 0) -> Any
     if isinstance(extra, dict):
         out["ap"] = encode_schema(spec, extra, names, depth + 1)
     return out
+
+
+def _decimal_text(name: str, encoded: dict[str, Any]) -> dict[str, Any]:
+    """Mark a string field the models read as a ``Decimal`` (``f: decimal``)."""
+    if encoded.get("t") == "string" and "f" not in encoded and "e" not in encoded:
+        if DECIMAL_NAMES.match(name) or encoded.get("pat") == DECIMAL_PATTERN:
+            return {**encoded, "f": "decimal"}
+    return encoded
 
 
 def render_fake_table(spec: Spec, ops: list[Operation]) -> str:

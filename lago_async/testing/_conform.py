@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -83,6 +84,13 @@ def _date_text(value: str) -> bool:
     return True
 
 
+def _decimal_text(value: str) -> bool:
+    try:
+        return Decimal(value).is_finite()
+    except ArithmeticError:
+        return False
+
+
 def _uuid_text(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -91,7 +99,12 @@ def _uuid_text(value: str) -> bool:
     return True
 
 
-_FORMATS = {"date-time": _datetime_text, "date": _date_text, "uuid": _uuid_text}
+_FORMATS = {
+    "date-time": _datetime_text,
+    "date": _date_text,
+    "uuid": _uuid_text,
+    "decimal": _decimal_text,
+}
 
 
 def _fits_scalar(value: Any, kind: str, schema: Mapping[str, Any]) -> bool:
@@ -155,7 +168,7 @@ def default_of(schema: Mapping[str, Any], depth: int = 0) -> Any:
             return "1970-01-01"
         if fmt == "uuid":
             return str(uuid.UUID(int=0))
-        if "pat" in schema:
+        if fmt == "decimal" or "pat" in schema:
             return "0"
         return ""
     if kind in ("integer", "number"):
@@ -167,6 +180,28 @@ def default_of(schema: Mapping[str, Any], depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return {}
     return conform({}, schema, depth + 1)
+
+
+def _converted(value: Any, kinds: tuple[str, ...]) -> Any:
+    """``value`` as the JSON type a schema wants, where it means the same (``"7.5"`` and
+    ``7.5``, ``2.0`` and ``2``); ``None`` when it cannot be."""
+    if isinstance(value, bool):
+        return None
+    if "integer" in kinds:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    if "number" in kinds and isinstance(value, str) and _decimal_text(value):
+        number = Decimal(value)
+        return (
+            int(number)
+            if number == number.to_integral_value() and "." not in value
+            else float(number)
+        )
+    if "string" in kinds and isinstance(value, int | float):
+        return str(value)
+    return None
 
 
 def conform(value: Any, schema: Mapping[str, Any], depth: int = 0) -> Any:
@@ -182,12 +217,9 @@ def conform(value: Any, schema: Mapping[str, Any], depth: int = 0) -> Any:
                 return conform(value, part, depth + 1)
         return default_of(schema, depth)
     if not fits(value, schema):
-        if "integer" in _types(schema) and type(value) is float and value.is_integer():
-            return int(value)
-        if "string" in _types(schema) and type(value) in (int, float) and "pat" in schema:
-            text = str(value)
-            if fits(text, schema):
-                return text
+        converted = _converted(value, _types(schema))
+        if converted is not None and fits(converted, schema):
+            return converted
         return default_of(schema, depth)
     if isinstance(value, dict):
         props = schema.get("p")

@@ -63,3 +63,29 @@ async def test_the_public_key_is_text(mocked: aioresponses, lago: AsyncLago) -> 
 async def test_a_payment_retry_returns_nothing(mocked: aioresponses, lago: AsyncLago) -> None:
     mocked.post(f"{BASE_URL}/invoices/inv_1/retry_payment", body=b"", status=200)
     assert await lago.invoices.retry_payment("inv_1") is None
+
+
+async def test_a_required_nullable_body_field_may_be_sent_as_null() -> None:
+    """``subscription.ending_at`` is required and nullable in the spec: ``None`` sends
+    ``null`` (no end date) instead of being refused as missing; leaving it out is refused."""
+    from lago_async import LagoValidationError
+
+    body = {
+        "subscription": {
+            "lago_id": "00000000-0000-4000-8000-000000000001",
+            "lago_customer_id": "00000000-0000-4000-8000-000000000002",
+            "external_id": "sub_1",
+            "external_customer_id": "acme",
+            "plan_code": "startup",
+            "status": "active",
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    }
+    async with AsyncLago(api_key="k", base_url=BASE_URL) as lago:
+        with aioresponses() as mocked:
+            mocked.put(f"{BASE_URL}/subscriptions/sub_1", payload=body)
+            await lago.subscriptions.update("sub_1", name="Renamed", ending_at=None)
+            (request,) = [c for calls in mocked.requests.values() for c in calls]
+            assert request.kwargs["data"] == b'{"subscription":{"name":"Renamed","ending_at":null}}'
+        with pytest.raises(LagoValidationError, match="subscription.ending_at"):
+            await lago.subscriptions.update("sub_1", name="Renamed")

@@ -1605,6 +1605,7 @@ class AsyncSubscriptions(AsyncResource):
                 "activation_rules": "list",
             },
             nested={"activation_rules": ("type",)},
+            nullable=("ending_at",),
         )
         envelope = as_body(None, {"status": status}, field="body")
         envelope["subscription"] = fields
