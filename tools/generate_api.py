@@ -2146,9 +2146,9 @@ def encode_schema(spec: Spec, node: Any, names: set[str], depth: int = 0) -> Any
 
 def _decimal_text(name: str, encoded: dict[str, Any]) -> dict[str, Any]:
     """Mark a string field the models read as a ``Decimal`` (``f: decimal``)."""
-    if encoded.get("t") == "string" and "f" not in encoded and "e" not in encoded:
-        if DECIMAL_NAMES.match(name) or encoded.get("pat") == DECIMAL_PATTERN:
-            return {**encoded, "f": "decimal"}
+    plain = encoded.get("t") == "string" and "f" not in encoded and "e" not in encoded
+    if plain and (DECIMAL_NAMES.match(name) or encoded.get("pat") == DECIMAL_PATTERN):
+        return {**encoded, "f": "decimal"}
     return encoded
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 

@@ -144,7 +144,7 @@ async def test_a_charge_on_an_unknown_metric_is_refused(world: World) -> None:
 
 
 async def test_subscriptions_by_external_id(world: World) -> None:
-    lago, fake, _ = world
+    lago, _, _ = world
     sub = await lago.subscriptions.create(
         external_customer_id="acme", plan_code="startup", external_id="sub_2"
     )
@@ -238,7 +238,7 @@ async def test_metadata_replace_merge_and_delete(world: World) -> None:
 
 
 async def test_invoices_credit_notes_and_payments(world: World) -> None:
-    lago, fake, names = world
+    lago, _, _ = world
     invoice = await lago.invoices.create(
         external_customer_id="acme", fees=[{"add_on_code": "setup", "units": "3"}]
     )

@@ -87,5 +87,5 @@ async def test_a_required_nullable_body_field_may_be_sent_as_null() -> None:
             await lago.subscriptions.update("sub_1", name="Renamed", ending_at=None)
             (request,) = [c for calls in mocked.requests.values() for c in calls]
             assert request.kwargs["data"] == b'{"subscription":{"name":"Renamed","ending_at":null}}'
-        with pytest.raises(LagoValidationError, match="subscription.ending_at"):
+        with pytest.raises(LagoValidationError, match=r"subscription\.ending_at"):
             await lago.subscriptions.update("sub_1", name="Renamed")
