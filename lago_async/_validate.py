@@ -144,7 +144,8 @@ def check_fields(
     empty), except that a field of ``nullable`` (required, but ``null`` is a meaning the API
     gives it, such as "no end date") may be given as ``None``; each field of ``kinds`` that
     is given and not ``None`` must be of its kind (``str``, ``int``, ``decimal``, ``number``,
-    ``bool``, ``list``, ``object``, ``datetime``, ``date``). A decimal may be an int, a ``Decimal``, a finite float or a numeric string.
+    ``bool``, ``list``, ``object``, ``datetime``, ``date``). A decimal may be an int, a
+    ``Decimal``, a finite float or a numeric string.
     ``nested`` names, for an object field or a list of objects, the keys each object needs
     (``{"charges": ("billable_metric_id", "charge_model")}`` checks ``charges[1]``...); input
     models are complete by construction and pass as they are.
