@@ -457,3 +457,66 @@ async def test_reset_forgets_endpoints_and_deliveries(quick: FakeLago, receiver:
     await quick.webhooks_delivered()
     quick.reset()
     assert quick.webhook_endpoints == [] and quick.webhook_deliveries == []
+
+
+async def test_state_changes_of_the_whole_api_send_their_webhooks(
+    quick: FakeLago, receiver: Receiver, hook_api: Api
+) -> None:
+    """Creating a metric, a plan and a subscription, crediting a wallet and terminating the
+    subscription send Lago's webhooks for each, in order; each verifies and parses into its
+    typed event through the SDK."""
+    from lago_async import AsyncLago
+    from lago_async.webhooks import (
+        BillableMetricCreatedWebhook,
+        PlanCreatedWebhook,
+        SubscriptionStartedWebhook,
+        SubscriptionTerminatedWebhook,
+        WalletTransactionCreatedWebhook,
+    )
+
+    wanted = [
+        "billable_metric.created",
+        "plan.created",
+        "subscription.started",
+        "wallet_transaction.created",
+        "subscription.terminated",
+    ]
+    await register(hook_api, receiver.url + "/hooks", "hmac", event_types=wanted)
+    async with AsyncLago(api_key=quick.api_key, base_url=quick.base_url) as lago:
+        metric = await lago.billable_metrics.create(
+            code="calls", name="Calls", aggregation_type="count_agg"
+        )
+        await lago.plans.create(
+            code="basic",
+            name="Basic",
+            interval="monthly",
+            amount_cents=0,
+            amount_currency="USD",
+            pay_in_advance=False,
+            charges=[{"billable_metric_id": metric.lago_id, "charge_model": "standard"}],
+        )
+        await lago.customers.create(external_id="acme")
+        await lago.subscriptions.create(
+            external_customer_id="acme", plan_code="basic", external_id="sub_1"
+        )
+        await lago.wallets.create(
+            external_customer_id="acme", rate_amount="1", currency="USD", paid_credits="10"
+        )
+        await lago.subscriptions.delete("sub_1")
+        await quick.webhooks_delivered()
+        events = [
+            await lago.webhooks.verify(r.body, r.headers, hmac_key=quick.webhook_hmac_key)
+            for r in receiver.received
+        ]
+    assert [e.webhook_type for e in events] == wanted
+    kinds = [
+        BillableMetricCreatedWebhook,
+        PlanCreatedWebhook,
+        SubscriptionStartedWebhook,
+        WalletTransactionCreatedWebhook,
+        SubscriptionTerminatedWebhook,
+    ]
+    assert [type(e) for e in events] == kinds
+    assert events[2].object.external_id == "sub_1"  # type: ignore[attr-defined]
+    assert events[4].object.status == "terminated"  # type: ignore[attr-defined]
+    assert events[3].object.credit_amount == 10  # type: ignore[attr-defined]
