@@ -22,12 +22,13 @@ Conventions shared by every function:
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any, Final, NamedTuple
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from typing import Any, Final, NamedTuple, ParamSpec, TypeVar
 
 __all__ = [
     "ALL_FILTER_VALUES",
@@ -56,11 +57,30 @@ _HUNDRED: Final = Decimal(100)
 # Lago reads a property as a number only when its text looks like this (its event stores'
 # numeric condition): "12", "-3.5"; not "1e3", not " 4".
 _NUMERIC: Final = re.compile(r"-?\d+(\.\d+)?")
+# Significant digits of every computation here (the default context keeps 28, which would cut
+# the cents off a 20-digit total). Lago computes with BigDecimal.
+_PRECISION: Final = 60
 _RECURRING_TYPES: Final = frozenset({"sum_agg", "unique_count_agg", "weighted_sum_agg"})
 _PRORATABLE_TYPES: Final = frozenset({"sum_agg", "unique_count_agg"})
 _AGGREGATION_TYPES: Final = frozenset(
     {"count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg"}
 )
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _precise(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function`` with :data:`_PRECISION` significant digits."""
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with localcontext() as context:
+            context.prec = _PRECISION
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 class Aggregation(NamedTuple):
@@ -284,9 +304,12 @@ def _apply_rounding(units: Decimal, function: Any, precision: Any) -> Decimal:
         return units
     places = int(precision or 0)
     shifted = units.scaleb(places).quantize(Decimal(1), rounding=modes[function])
-    return Decimal(int(shifted)).scaleb(-places) if places < 0 else shifted.scaleb(-places)
+    if places < 0:
+        return Decimal(int(shifted) * 10**-places)  # plain digits: 130, not 1.3E+2
+    return shifted.scaleb(-places)
 
 
+@_precise
 def aggregate(
     metric: Mapping[str, Any],
     events: Iterable[Mapping[str, Any]],
@@ -520,6 +543,7 @@ def _bound(value: Any) -> Decimal | None:
     return None if value is None else _decimal(value)
 
 
+@_precise
 def charge_amount(
     charge_model: str,
     properties: Mapping[str, Any],
@@ -729,6 +753,7 @@ def _percentage_per_transaction(
     return total
 
 
+@_precise
 def amount_cents(amount: Decimal, subunit_to_unit: int = 100) -> int:
     """An amount in currency units as whole cents, half up (Lago rounds each fee this way)."""
     return int((amount * subunit_to_unit).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -835,6 +860,7 @@ def _price(
     )
 
 
+@_precise
 def charge_usage(
     charge: Mapping[str, Any],
     metric: Mapping[str, Any],
@@ -896,6 +922,7 @@ def charge_usage(
     )
 
 
+@_precise
 def pay_in_advance_fee(
     charge: Mapping[str, Any],
     metric: Mapping[str, Any],
