@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar
 import functools
 import itertools
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
@@ -256,15 +257,23 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any) -> Decimal | None:
-    """A property value as a Decimal, or None when Lago would not read it as a number."""
+    """A property value as a Decimal, or None when Lago would not read it as a number.
+
+    JSON numbers count; text counts only when it is plain digits with an optional sign and
+    decimals (Lago's numeric condition on the stored text): "12", "-3.5", not "1e3" or " 4".
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
     if isinstance(value, int):
         return Decimal(value)
-    text = repr(value) if isinstance(value, float) else str(value) if isinstance(value, str) else ""
-    return Decimal(text) if _NUMERIC.fullmatch(text) else None
+    if isinstance(value, float):
+        # A JSON number: any finite float is a number, 1e-05 included.
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        return Decimal(value)
+    return None
 
 
 def _decimal(value: Any, default: Decimal = _ZERO) -> Decimal:
@@ -778,6 +787,14 @@ def _filter_values(
     return values
 
 
+def _given_values(charge_filter: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A charge filter's ``values`` as configured (Lago's usage shows them unexpanded)."""
+    return {
+        str(key): [_text(v) for v in listed]
+        for key, listed in (charge_filter.get("values") or {}).items()
+    }
+
+
 def _bucket(
     metric: Mapping[str, Any], filters: Sequence[Mapping[str, Any]], event: Mapping[str, Any]
 ) -> int | None:
@@ -905,7 +922,7 @@ def charge_usage(
         )
         usages.append(
             FilterUsage(
-                values=None if bucket is None else _filter_values(metric, filters[bucket]),
+                values=None if bucket is None else _given_values(filters[bucket]),
                 invoice_display_name=(
                     None if bucket is None else filters[bucket].get("invoice_display_name")
                 ),
@@ -923,6 +940,58 @@ def charge_usage(
 
 
 @_precise
+def _high_water(
+    metric: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    start: datetime,
+    end: datetime,
+) -> Decimal:
+    """The highest level the period's aggregation reached with ``events`` (time order).
+
+    It starts from the level carried into the period (recurring metrics) and rises with each
+    event of the period. Sums, counts and unique counts are followed event by event; the other
+    types are re-aggregated on each prefix.
+    """
+    ordered = sorted(events, key=event_time)
+    first_inside = next(
+        (i for i, ev in enumerate(ordered) if event_time(ev) >= start), len(ordered)
+    )
+    carried = aggregate(metric, ordered[:first_inside], start, end).full_units
+    inside = [ev for ev in ordered[first_inside:] if event_time(ev) <= end]
+    kind = metric.get("aggregation_type")
+    if kind in ("count_agg", "sum_agg"):
+        level = highest = carried
+        for ev in inside:
+            value = (
+                Decimal(1) if kind == "count_agg" else _number(_field(ev, metric.get("field_name")))
+            )
+            level += value or _ZERO
+            highest = max(highest, level)
+        return highest
+    if kind == "unique_count_agg":
+        recurring = bool(metric.get("recurring"))
+        state: dict[str, str] = {}
+        for ev in ordered[:first_inside] if recurring else []:
+            _apply_operation(state, ev, metric.get("field_name"))
+        highest = level = Decimal(sum(1 for op in state.values() if op == "add"))
+        for ev in inside:
+            _apply_operation(state, ev, metric.get("field_name"))
+            level = Decimal(sum(1 for op in state.values() if op == "add"))
+            highest = max(highest, level)
+        return highest
+    levels = [
+        aggregate(metric, inside[:count], start, end).full_units for count in range(len(inside) + 1)
+    ]
+    return max(carried, *levels)
+
+
+def _apply_operation(state: dict[str, str], event: Mapping[str, Any], field: Any) -> None:
+    value = _field(event, field)
+    if value is not None:
+        operation = _properties(event).get("operation_type")
+        state[_text(value)] = "remove" if operation == "remove" else "add"
+
+
 def pay_in_advance_fee(
     charge: Mapping[str, Any],
     metric: Mapping[str, Any],
@@ -960,14 +1029,10 @@ def pay_in_advance_fee(
         for ev in earlier_events
         if ev.get("code") == metric.get("code") and _bucket(metric, filters, ev) == bucket
     ]
-    same.sort(key=event_time)
-    first_inside = next((i for i, ev in enumerate(same) if event_time(ev) >= start), len(same))
-    levels = [
-        aggregate(metric, same[:count], start, end).full_units
-        for count in range(first_inside, len(same) + 1)
-    ]
-    high_water = max(levels)
-    after = aggregate(metric, [*same, event], start, end).full_units
+    # Lago rounds no in-advance aggregation: the metric's rounding is for the period's usage.
+    unrounded = {**metric, "rounding_function": None, "rounding_precision": None}
+    high_water = _high_water(unrounded, same, start, end)
+    after = aggregate(unrounded, [*same, event], start, end).full_units
     units = max(after - high_water, _ZERO)
     properties = _properties_of(charge, bucket)
     model = str(charge.get("charge_model"))

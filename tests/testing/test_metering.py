@@ -573,7 +573,10 @@ def test_charge_filters_price_each_event_with_its_most_specific_filter() -> None
         "Anywhere cold": (D(100), 1, D(300)),
         None: (D(1007), 2, D(1007)),
     }
-    assert usage.filters[2].values == {"region": ["us", "eu", "asia"], "tier": ["cold"]}
+    # The usage shows a filter's values as configured, the "all values" marker included
+    # (Lago's charge usage serializer: charge_filter.to_h).
+    assert usage.filters[2].values == {"region": [ALL_FILTER_VALUES], "tier": ["cold"]}
+    assert usage.filters[0].values == {"region": ["us"]}
     assert (usage.units, usage.events_count, usage.amount) == (D(1118), 5, D(1359))
 
 
@@ -707,3 +710,36 @@ def test_events_of_another_metric_make_no_fee() -> None:
         D(0),
         D(0),
     )
+
+
+def test_pay_in_advance_units_are_not_rounded() -> None:
+    """Lago's aggregation base service applies the metric's rounding to the period's usage, not
+    to in-advance fees: 0.4 GB on a metric rounded up to whole units is billed as 0.4."""
+    charge = {"charge_model": "standard", "pay_in_advance": True, "properties": {"amount": "10"}}
+    rounded = metric("sum_agg", "gb", rounding_function="ceil", rounding_precision=0)
+    new = ev("m", "2022-03-03T00:00:00Z", gb="0.4")
+    assert pay_in_advance_fee(charge, rounded, new, [], *MARCH_2022) == (D("0.4"), D(4))
+    assert charge_usage(charge, rounded, [new], *MARCH_2022).units == D(1)
+
+
+def test_pay_in_advance_bills_only_new_highs() -> None:
+    """Lago's sum in advance (aggregations/sum_service.rb, compute_pay_in_advance_aggregation)
+    never refunds: after +10 and -4, a +3 that stays under the earlier high of 10 adds nothing,
+    and a +5 (level 14) adds the 4 units above that high."""
+    charge = {"charge_model": "standard", "pay_in_advance": True, "properties": {"amount": "1"}}
+    sums = metric("sum_agg", "gb")
+    events = [
+        ev("m", f"2022-03-0{day}T00:00:00Z", gb=value)
+        for day, value in ((2, 10), (3, -4), (4, 3), (5, 5))
+    ]
+    units = [
+        pay_in_advance_fee(charge, sums, event, events[:index], *MARCH_2022)[0]
+        for index, event in enumerate(events)
+    ]
+    assert units == [D(10), D(0), D(0), D(4)]
+
+
+def test_float_properties_are_read_as_their_decimal_text() -> None:
+    """A JSON number is a number however it is written: 1e-05 is 0.00001."""
+    events = [ev("m", "2022-03-02T00:00:00Z", v=1e-05), ev("m", "2022-03-03T00:00:00Z", v=2.5)]
+    assert aggregate(metric("sum_agg", "v"), events, *MARCH_2022).units == D("2.50001")
