@@ -62,7 +62,6 @@ _NUMERIC: Final = re.compile(r"-?\d+(\.\d+)?")
 # the cents off a 20-digit total). Lago computes with BigDecimal.
 _PRECISION: Final = 60
 _RECURRING_TYPES: Final = frozenset({"sum_agg", "unique_count_agg", "weighted_sum_agg"})
-_PRORATABLE_TYPES: Final = frozenset({"sum_agg", "unique_count_agg"})
 _AGGREGATION_TYPES: Final = frozenset(
     {"count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg"}
 )
