@@ -18,11 +18,19 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from ._api_table import ROUTES as _TABLE
 from ._conform import check, conform, resolve
+from ._metering import (
+    amount_cents,
+    billing_period,
+    charge_usage,
+    pay_in_advance_fee,
+    period_days,
+)
 from ._store import (
     ALREADY_EXISTS,
     INVALID,
@@ -33,7 +41,9 @@ from ._store import (
     Query,
     Result,
     bad_request,
+    iso,
     not_found,
+    parse_datetime,
     paginate,
     unprocessable,
 )
@@ -216,7 +226,9 @@ class Api:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every object."""
+        """Forget every object (and take over the Store's usage of planned subscriptions)."""
+        self.store.meter = self.meter
+        self.store.in_advance = self.in_advance
         self.buckets = {c.bucket: {} for c in COLLECTIONS.values() if c.bucket}
         self.buckets["subscriptions"] = self.store.subscriptions
         self.organization = {}
@@ -552,6 +564,123 @@ class Api:
             return
         webhook_type, object_type = found
         notify(webhook_type, object_type, conform(_public(obj), _item_schema(template)))
+
+    # -- metering ---------------------------------------------------------------------------
+
+    def period_of(self, sub: JSONObject, plan: JSONObject) -> tuple[datetime, datetime, int]:
+        """The open billing period of ``sub`` at FakeLago's clock, and its length in days."""
+        anchor = _moment(sub.get("subscription_at") or sub.get("started_at"))
+        now = self.store.now()
+        billing_time = sub.get("billing_time") or "calendar"
+        interval = plan.get("interval") or "monthly"
+        start, end = billing_period(billing_time, interval, anchor, now)
+        return start, end, period_days(billing_time, interval, anchor, now)
+
+    def meter(
+        self, sub: JSONObject, currency: str, projected: bool, code: str | None
+    ) -> JSONObject | None:
+        """The current (or projected) usage of a subscription that follows a plan, computed
+        from its events by the metering rules; ``None`` for one without a plan."""
+        plan = self.plan_of(sub)
+        if plan is None:
+            return None
+        self._ensure_overrides(sub)
+        start, end, days = self.period_of(sub, plan)
+        events = [
+            e for e in self.store.events if e.get("external_subscription_id") == sub["external_id"]
+        ]
+        items = []
+        total = 0
+        for charge in sub.get("_charges") or []:
+            metric = self.metric(charge.get("billable_metric_code") or "")
+            if metric is None or (code and metric["code"] != code):
+                continue
+            usage = charge_usage(charge, metric, events, start, end, period_length_days=days)
+            amount = amount_cents(usage.amount)
+            total += amount
+            item: JSONObject = {
+                "units": _text(usage.units),
+                "events_count": usage.events_count,
+                "amount_cents": amount,
+                "amount_currency": currency,
+                "pricing_unit_details": None,
+                "charge": {
+                    "lago_id": charge["lago_id"],
+                    "charge_model": charge.get("charge_model"),
+                    "invoice_display_name": charge.get("invoice_display_name"),
+                },
+                "billable_metric": {
+                    "lago_id": metric["lago_id"],
+                    "name": metric.get("name") or metric["code"],
+                    "code": metric["code"],
+                    "aggregation_type": metric.get("aggregation_type"),
+                },
+                "filters": [
+                    {
+                        "units": _text(f.units),
+                        "amount_cents": amount_cents(f.amount),
+                        "events_count": f.events_count,
+                        "invoice_display_name": f.invoice_display_name,
+                        "values": f.values,
+                    }
+                    for f in usage.filters
+                ],
+                "grouped_usage": [],
+            }
+            if projected:
+                item["projected_units"] = item["units"]
+                item["projected_amount_cents"] = amount
+                item["groups"] = []
+            else:
+                item["total_aggregated_units"] = item["units"]
+            items.append(item)
+        result: JSONObject = {
+            "from_datetime": iso(start),
+            "to_datetime": iso(end.replace(microsecond=0)),
+            "issuing_date": (end + timedelta(days=1)).date().isoformat(),
+            "lago_invoice_id": None,
+            "currency": currency,
+            "amount_cents": total,
+            "taxes_amount_cents": 0,
+            "total_amount_cents": total,
+            "charges_usage": items,
+        }
+        if projected:
+            result["projected_amount_cents"] = total
+        return result
+
+    def in_advance(
+        self, sub: JSONObject, event: JSONObject
+    ) -> list[tuple[str, str, str, Decimal, Decimal]] | None:
+        """The fees ``event`` would create on the pay-in-advance charges of ``sub``'s plan,
+        as ``(charge id, metric id, metric code, units, amount)``; ``None`` without a plan."""
+        plan = self.plan_of(sub)
+        if plan is None:
+            return None
+        self._ensure_overrides(sub)
+        start, end, days = self.period_of(sub, plan)
+        candidate = {
+            "transaction_id": event.get("transaction_id") or "estimate",
+            "code": event.get("code"),
+            "external_subscription_id": sub["external_id"],
+            "timestamp": self.store.now_iso(),
+            "properties": event.get("properties") or {},
+        }
+        earlier = [
+            e for e in self.store.events if e.get("external_subscription_id") == sub["external_id"]
+        ]
+        out = []
+        for charge in sub.get("_charges") or []:
+            metric = self.metric(charge.get("billable_metric_code") or "")
+            if not charge.get("pay_in_advance") or metric is None:
+                continue
+            if metric["code"] != candidate["code"]:
+                continue
+            units, amount = pay_in_advance_fee(
+                charge, metric, candidate, earlier, start, end, period_length_days=days
+            )
+            out.append((charge["lago_id"], metric["lago_id"], metric["code"], units, amount))
+        return out
 
     # -- hooks: what Lago derives when an object is created or changed -----------------------
 
@@ -1317,6 +1446,12 @@ def _public(value: Any) -> Any:
     if isinstance(value, list):
         return [_public(v) for v in value]
     return value
+
+
+def _moment(value: Any) -> datetime:
+    """A stored ISO 8601 time as an aware datetime (UTC when it names no zone)."""
+    text = parse_datetime(str(value)) or "1970-01-01T00:00:00.000Z"
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
 def _decimal(value: Any) -> Decimal:

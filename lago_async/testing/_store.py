@@ -170,7 +170,7 @@ def fmt_decimal(value: Units | Decimal) -> str:
     return format(value, "f")
 
 
-def amount_cents(units: Units, unit_amount_cents: int) -> tuple[int, Decimal]:
+def amount_cents(units: Units, unit_amount_cents: int | Decimal) -> tuple[int, Decimal]:
     """``(amount_cents rounded half up, precise amount in cents)`` for ``units``.
 
     An amount past what Lago stores (64-bit cents) is refused with 422, as a sum Lago cannot
@@ -312,6 +312,18 @@ class Store:
         self._seed = seed
         #: The moment FakeLago's clock is set to (``None``: the real time); see :meth:`now`.
         self.frozen: datetime | None = None
+        #: Computes the usage of a subscription that follows a plan (set by FakeLago's
+        #: ``Api``): ``(subscription, currency, projected, metric code)`` to the usage
+        #: object, or ``None`` for a subscription without a plan.
+        self.meter: Callable[[JSONObject, str, bool, str | None], JSONObject | None] | None = None
+        #: The pay-in-advance fees one event would create on a subscription that follows a
+        #: plan (set by ``Api``): ``(subscription, event)`` to ``[(charge lago_id, metric
+        #: lago_id, metric code, units, amount in currency units)]``, or ``None`` without a
+        #: plan.
+        self.in_advance: (
+            Callable[[JSONObject, JSONObject], list[tuple[str, str, str, Decimal, Decimal]] | None]
+            | None
+        ) = None
         #: Called with ``(webhook_type, object_type, object)`` for each change Lago reports
         #: by webhook (FakeLago sends them).
         self.notify: Callable[[str, str, JSONObject], object] | None = None
@@ -847,17 +859,47 @@ class Store:
         customer = self.customers[sub["external_customer_id"]]
         return code, sub, customer, event_units(properties), raw.get("transaction_id")
 
-    def _fee(self, raw: Any, *, instant: bool) -> JSONObject:
-        """The fee one event would create, as a ``FeeObject``.
+    def _fees(self, raw: Any, *, instant: bool) -> list[JSONObject]:
+        """The fees one event would create, as ``FeeObject``s.
 
-        With ``instant``, as a ``FeeEstimateObject`` instead: precise amounts are numbers
-        rather than strings, and a missing transaction id is left out.
+        For a subscription that follows a plan, one per pay-in-advance charge of the
+        event's metric, priced by the charge model (none when there is no such charge);
+        else one fee at the flat unit price. With ``instant``, as ``FeeEstimateObject``s
+        instead: precise amounts are numbers rather than strings, and a missing transaction
+        id is left out.
         """
         code, sub, customer, units, tx = self._estimate_input(raw)
+        event = raw["event"] if isinstance(raw.get("event"), dict) else raw
+        planned = self.in_advance(sub, event) if self.in_advance is not None else None
+        if planned is None:
+            metric_id, charge_id = self._metric(code)
+            price = Decimal(self.price(code))
+            return [self._fee(code, sub, customer, units, price, tx, metric_id, charge_id, instant)]
+        fees = []
+        for charge_id, metric_id, metric_code, fee_units, amount in planned:
+            price = amount * _HUNDRED / fee_units if fee_units else _ZERO
+            fees.append(
+                self._fee(
+                    metric_code, sub, customer, fee_units, price, tx, metric_id, charge_id, instant
+                )
+            )
+        return fees
+
+    def _fee(
+        self,
+        code: str,
+        sub: JSONObject,
+        customer: JSONObject,
+        units: Units,
+        price: Decimal,
+        tx: Any,
+        metric_id: str,
+        charge_id: str,
+        instant: bool,
+    ) -> JSONObject:
+        """One fee of ``units`` at ``price`` cents each."""
         currency = customer["currency"] or self.currency
-        price = self.price(code)
         amount, precise = amount_cents(units, price)
-        metric_id, charge_id = self._metric(code)
         number: Callable[[Decimal], Any] = float if instant else fmt_decimal
         fee: JSONObject = {
             "lago_id": None,
@@ -918,11 +960,11 @@ class Store:
 
     def estimate_fees(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/estimate_fees``: the pay-in-advance fee one event would create."""
-        return 200, {"fees": [self._fee(_root(body, "event"), instant=False)]}
+        return 200, {"fees": self._fees(_root(body, "event"), instant=False)}
 
     def estimate_instant_fees(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/estimate_instant_fees``: the instant fee one event would create."""
-        return 200, {"fees": [self._fee(_root(body, "event"), instant=True)]}
+        return 200, {"fees": self._fees(_root(body, "event"), instant=True)}
 
     def batch_estimate_instant_fees(self, params: Params, query: Query, body: Any) -> Result:
         """``POST /events/batch_estimate_instant_fees``: one instant fee per event."""
@@ -931,7 +973,7 @@ class Store:
         failures: JSONObject = {}
         for index, raw in enumerate(raw_events):
             try:
-                fees.append(self._fee(raw, instant=True))
+                fees.extend(self._fees(raw, instant=True))
             except ApiError as exc:
                 if exc.status != 422:
                     raise
@@ -1016,9 +1058,12 @@ class Store:
         customer, sub = self._usage_subscription(params, query)
         charges = self._usage.get(sub["external_id"], {})
         code = query.get("billable_metric_code")
+        currency = customer["currency"] or self.currency
+        metered = self.meter(sub, currency, False, code) if self.meter is not None else None
+        if metered is not None:
+            return 200, {"customer_usage": metered}
         if code:
             charges = {c: v for c, v in charges.items() if c == code}
-        currency = customer["currency"] or self.currency
         usage = self._usage_object(charges, currency, self._open_period(sub["external_id"]))
         return 200, {"customer_usage": usage}
 
@@ -1027,6 +1072,9 @@ class Store:
         customer, sub = self._usage_subscription(params, query)
         charges = self._usage.get(sub["external_id"], {})
         currency = customer["currency"] or self.currency
+        metered = self.meter(sub, currency, True, None) if self.meter is not None else None
+        if metered is not None:
+            return 200, {"customer_projected_usage": metered}
         usage = self._usage_object(
             charges, currency, self._open_period(sub["external_id"]), projected=True
         )
