@@ -118,11 +118,14 @@ def _json(data: bytes, status: int, headers: Mapping[str, str] | None = None) ->
 class FakeLago:
     """An in-memory, Lago-compatible API server on aiohttp, with fault injection.
 
-    Serves the customers and events routes listed in :data:`ROUTES` under ``/api/v1`` on
-    ``host`` (a random free port by default), with bearer-token auth and Lago's error bodies.
-    Use it as ``async with FakeLago() as fake:`` (or :meth:`start`/:meth:`stop`), from
-    blocking code with ``with FakeLago.in_thread() as fake:``, or through the pytest
-    fixtures of :mod:`lago_async.testing.pytest_plugin`.
+    Serves every operation of Lago's API (:data:`ROUTES`) under ``/api/v1`` on ``host`` (a
+    random free port by default), with bearer-token auth and Lago's error bodies: objects
+    are stored and keyed as Lago keys them, bodies are checked against the API's schemas,
+    answers are valid under them, and subscriptions that follow a plan are metered from
+    their events over the billing period of FakeLago's clock (:meth:`set_time`). Use it as
+    ``async with FakeLago() as fake:`` (or :meth:`start`/:meth:`stop`), from blocking code
+    with ``with FakeLago.in_thread() as fake:``, or through the pytest fixtures of
+    :mod:`lago_async.testing.pytest_plugin`.
 
     Args:
         api_key: the only bearer token accepted; others get 401.
@@ -148,15 +151,15 @@ class FakeLago:
         webhook_hmac_key: the organisation's HMAC key that signs ``hmac`` webhooks (random
             when left out; see :attr:`webhook_hmac_key`).
 
-    Usage and fees are derived from stored events: the units of an event are its first
-    numeric property value (a number, or a string like ``"2.5"``), else 1; a usage charge
-    per code sums units and counts events over every event of the open period (regardless
+    Subscriptions without a plan (:meth:`add_subscription`, or attached on first use) keep
+    a flat price instead: the units of an event are its first numeric property value (a
+    number, or a string like ``"2.5"``), else 1; a usage charge per code sums units and counts events over every event of the open period (regardless
     of the event timestamps), and costs ``units * price`` cents rounded half up.
 
     Webhooks: endpoints registered through ``POST /webhook_endpoints`` receive, signed as
-    Lago signs them (``jwt`` or ``hmac`` per endpoint), a ``customer.created`` or
-    ``customer.updated`` webhook for each customer created or changed (through the API or
-    the helpers), and whatever :meth:`send_webhook` sends. Delivery runs in the background,
+    Lago signs them (``jwt`` or ``hmac`` per endpoint), the webhooks of the changes FakeLago
+    models (a customer created or updated, a subscription started or terminated, a wallet
+    transaction, a plan or metric changed...), and whatever :meth:`send_webhook` sends. Delivery runs in the background,
     retried on a non-2xx answer or a connection failure with the same unique key; see
     :attr:`webhook_deliveries` and :meth:`webhooks_delivered`. ``jwt`` needs the
     ``webhooks`` extra (PyJWT and cryptography).
