@@ -43,8 +43,8 @@ from ._store import (
     bad_request,
     iso,
     not_found,
-    parse_datetime,
     paginate,
+    parse_datetime,
     unprocessable,
 )
 
