@@ -153,14 +153,16 @@ class FakeLago:
 
     Subscriptions without a plan (:meth:`add_subscription`, or attached on first use) keep
     a flat price instead: the units of an event are its first numeric property value (a
-    number, or a string like ``"2.5"``), else 1; a usage charge per code sums units and counts events over every event of the open period (regardless
-    of the event timestamps), and costs ``units * price`` cents rounded half up.
+    number, or a string like ``"2.5"``), else 1; a usage charge per code sums units and
+    counts events over every event of the open period (regardless of the event
+    timestamps), and costs ``units * price`` cents rounded half up.
 
     Webhooks: endpoints registered through ``POST /webhook_endpoints`` receive, signed as
     Lago signs them (``jwt`` or ``hmac`` per endpoint), the webhooks of the changes FakeLago
     models (a customer created or updated, a subscription started or terminated, a wallet
-    transaction, a plan or metric changed...), and whatever :meth:`send_webhook` sends. Delivery runs in the background,
-    retried on a non-2xx answer or a connection failure with the same unique key; see
+    transaction, a plan or metric changed...), and whatever :meth:`send_webhook` sends.
+    Delivery runs in the background, retried on a non-2xx answer or a connection failure
+    with the same unique key; see
     :attr:`webhook_deliveries` and :meth:`webhooks_delivered`. ``jwt`` needs the
     ``webhooks`` extra (PyJWT and cryptography).
     """
