@@ -229,6 +229,7 @@ class Api:
         """Forget every object (and take over the Store's usage of planned subscriptions)."""
         self.store.meter = self.meter
         self.store.in_advance = self.in_advance
+        self.store.after_events = self.check_alerts
         self.buckets = {c.bucket: {} for c in COLLECTIONS.values() if c.bucket}
         self.buckets["subscriptions"] = self.store.subscriptions
         self.organization = {}
@@ -681,6 +682,64 @@ class Api:
             )
             out.append((charge["lago_id"], metric["lago_id"], metric["code"], units, amount))
         return out
+
+    def check_alerts(self, subscriptions: set[str]) -> None:
+        """Send ``alert.triggered`` for each usage alert of ``subscriptions`` whose thresholds
+        the current usage just crossed upwards (amounts in cents, units as sent).
+
+        Alerts on the usage amount, a metric's amount or a metric's units are checked;
+        the others (lifetime usage, wallets) are stored but never trigger.
+        """
+        alerts = [
+            a
+            for a in self.bucket("alerts").values()
+            if a.get("external_subscription_id") in subscriptions
+            and a.get("alert_type") in _WATCHED
+        ]
+        for alert in alerts:
+            sub = self.store.subscriptions.get(alert["external_subscription_id"])
+            if sub is None:
+                continue
+            customer = self.store.customers.get(sub.get("external_customer_id") or "", {})
+            usage = self.meter(sub, customer.get("currency") or self.store.currency, False, None)
+            if usage is None:
+                continue
+            current = _alert_value(alert, usage)
+            previous = _decimal(alert.get("previous_value"))
+            crossed = [
+                t
+                for t in alert.get("thresholds") or []
+                if isinstance(t, dict)
+                and not t.get("recurring")
+                and previous < _decimal(t.get("value")) <= current
+            ]
+            alert["previous_value"] = _text(current)
+            alert["last_processed_at"] = self.store.now_iso()
+            notify = self.store.notify
+            if not crossed or notify is None:
+                continue
+            notify(
+                "alert.triggered",
+                "triggered_alert",
+                {
+                    "lago_id": self.store.new_id(),
+                    "lago_alert_id": alert["lago_id"],
+                    "lago_subscription_id": sub["lago_id"],
+                    "external_subscription_id": sub["external_id"],
+                    "external_customer_id": sub.get("external_customer_id"),
+                    "billable_metric_code": alert.get("billable_metric_code"),
+                    "alert_type": alert["alert_type"],
+                    "alert_code": alert["code"],
+                    "alert_name": alert.get("name"),
+                    "current_value": _text(current),
+                    "previous_value": _text(previous),
+                    "triggered_at": self.store.now_iso(),
+                    "crossed_thresholds": [
+                        {"code": t.get("code"), "value": t.get("value"), "recurring": False}
+                        for t in crossed
+                    ],
+                },
+            )
 
     # -- hooks: what Lago derives when an object is created or changed -----------------------
 
@@ -1446,6 +1505,28 @@ def _public(value: Any) -> Any:
     if isinstance(value, list):
         return [_public(v) for v in value]
     return value
+
+
+_WATCHED = frozenset(
+    {
+        "current_usage_amount",
+        "billable_metric_current_usage_amount",
+        "billable_metric_current_usage_units",
+    }
+)
+
+
+def _alert_value(alert: JSONObject, usage: JSONObject) -> Decimal:
+    """What ``alert`` watches in a usage object: the amount in cents, or a metric's."""
+    if alert["alert_type"] == "current_usage_amount":
+        return Decimal(usage["amount_cents"])
+    code = alert.get("billable_metric_code")
+    for charge in usage["charges_usage"]:
+        if charge["billable_metric"]["code"] == code:
+            if alert["alert_type"] == "billable_metric_current_usage_units":
+                return Decimal(charge["units"])
+            return Decimal(charge["amount_cents"])
+    return Decimal(0)
 
 
 def _moment(value: Any) -> datetime:

@@ -320,6 +320,9 @@ class Store:
         #: plan (set by ``Api``): ``(subscription, event)`` to ``[(charge lago_id, metric
         #: lago_id, metric code, units, amount in currency units)]``, or ``None`` without a
         #: plan.
+        #: Called with the subscriptions that just received events (set by ``Api``, which
+        #: checks their usage alerts).
+        self.after_events: Callable[[set[str]], None] | None = None
         self.in_advance: (
             Callable[[JSONObject, JSONObject], list[tuple[str, str, str, Decimal, Decimal]] | None]
             | None
@@ -757,6 +760,8 @@ class Store:
         if event is None:
             raise unprocessable(errors or {})
         self._commit(event)
+        if self.after_events is not None:
+            self.after_events({event["external_subscription_id"]})
         return 200, {"event": event}
 
     def _batch(self, body: Any) -> list[Any]:
@@ -790,6 +795,8 @@ class Store:
             raise unprocessable(failures)
         for event in prepared:
             self._commit(event)
+        if self.after_events is not None:
+            self.after_events({event["external_subscription_id"] for event in prepared})
         return prepared
 
     def _with_ids(self, event: JSONObject) -> JSONObject:

@@ -520,3 +520,63 @@ async def test_state_changes_of_the_whole_api_send_their_webhooks(
     assert events[2].object.external_id == "sub_1"  # type: ignore[attr-defined]
     assert events[4].object.status == "terminated"  # type: ignore[attr-defined]
     assert events[3].object.credit_amount == 10  # type: ignore[attr-defined]
+
+
+async def test_a_usage_alert_triggers_once_when_its_threshold_is_crossed(
+    quick: FakeLago, receiver: Receiver, hook_api: Api
+) -> None:
+    from lago_async import AsyncLago
+    from lago_async.webhooks import AlertTriggeredWebhook
+
+    await register(hook_api, receiver.url + "/hooks", "hmac", event_types=["alert.triggered"])
+    async with AsyncLago(api_key=quick.api_key, base_url=quick.base_url) as lago:
+        metric = await lago.billable_metrics.create(
+            code="gb", name="GB", aggregation_type="sum_agg", field_name="gb"
+        )
+        await lago.plans.create(
+            code="basic",
+            name="Basic",
+            interval="monthly",
+            amount_cents=0,
+            amount_currency="USD",
+            pay_in_advance=False,
+            charges=[
+                {
+                    "billable_metric_id": metric.lago_id,
+                    "charge_model": "standard",
+                    "properties": {"amount": "1"},
+                }
+            ],
+        )
+        await lago.customers.create(external_id="acme")
+        await lago.subscriptions.create(
+            external_customer_id="acme", plan_code="basic", external_id="sub_1"
+        )
+        await lago.subscriptions.alerts.create(
+            "sub_1",
+            {
+                "alert": {
+                    "alert_type": "current_usage_amount",
+                    "code": "spend",
+                    "thresholds": [{"value": "1000"}, {"value": "5000"}],
+                }
+            },
+        )
+        for n, gb in enumerate([5, 6, 2]):  # 500, then 1100 (crosses 1000), then 1300 cents
+            await lago.events.create(
+                transaction_id=f"t{n}",
+                code="gb",
+                external_subscription_id="sub_1",
+                properties={"gb": gb},
+            )
+        await quick.webhooks_delivered()
+        (received,) = receiver.received
+        event = await lago.webhooks.verify(
+            received.body, received.headers, hmac_key=quick.webhook_hmac_key
+        )
+        assert isinstance(event, AlertTriggeredWebhook)
+        assert event.object.alert_code == "spend"
+        assert event.object.current_value == 1100
+        assert event.object.previous_value == 500
+        assert [t.value for t in event.object.crossed_thresholds or []] == [1000]
+        assert (await lago.subscriptions.alerts.get("sub_1", "spend")).previous_value == 1300
