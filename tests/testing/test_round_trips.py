@@ -273,3 +273,61 @@ async def test_organization_and_entitlements(world: World) -> None:
     ]
     with pytest.raises(NotFoundError):
         await lago.plans.entitlements.update("startup", {"nope": {"max": 1}})
+
+
+async def test_billing_entities_applied_coupons_and_payment_requests(world: World) -> None:
+    lago, _, names = world
+    await lago.billing_entities.create(code="eu", name="EU entity")
+    await lago.billing_entities.update("eu", name="EU entity (Dublin)")
+    assert (await lago.billing_entities.get("eu")).name == "EU entity (Dublin)"
+    assert set(await codes(lago.billing_entities.list())) == {"main", "eu"}
+
+    applied = await lago.applied_coupons.create(external_customer_id="acme", coupon_code="welcome")
+    assert applied.coupon_code == "welcome"
+    assert applied.lago_id in await codes(lago.customers.applied_coupons("acme"), "lago_id")
+    with pytest.raises(NotFoundError) as caught:
+        await lago.applied_coupons.create(external_customer_id="acme", coupon_code="nope")
+    assert caught.value.code == "coupon_not_found"
+
+    invoice_id = names[("invoices", "lago_id")]
+    request = await lago.payment_requests.create(
+        external_customer_id="acme", email="billing@acme.example", lago_invoice_ids=[invoice_id]
+    )
+    assert (await lago.payment_requests.get(request.lago_id)).lago_id == request.lago_id
+    assert request.lago_id in await codes(lago.customers.payment_requests("acme"), "lago_id")
+
+
+async def test_fees_payment_methods_and_logs_made_by_lago(world: World) -> None:
+    lago, fake, names = world
+    fee_id = names[("fees", "lago_id")]
+    await lago.fees.update(fee_id, payment_status="succeeded")
+    assert (await lago.fees.get(fee_id)).payment_status == "succeeded"
+    assert fee_id in await codes(lago.fees.list(), "lago_id")
+
+    second = fake.add_object("payment_methods", external_customer_id="acme", is_default=False)
+    await lago.customers.payment_methods.set_as_default("acme", second["lago_id"])
+    methods = {m.lago_id: m.is_default async for m in lago.customers.payment_methods.list("acme")}
+    assert methods == {names[("payment_methods", "lago_id")]: False, second["lago_id"]: True}
+    await lago.customers.payment_methods.delete("acme", second["lago_id"])
+    assert second["lago_id"] not in await codes(
+        lago.customers.payment_methods.list("acme"), "lago_id"
+    )
+
+    log_id = names[("api_logs", "request_id")]
+    assert (await lago.api_logs.get(log_id)).request_id == log_id
+    activity = names[("activity_logs", "activity_id")]
+    assert (await lago.activity_logs.get(activity)).activity_id == activity
+    with pytest.raises(NotFoundError) as caught:
+        await lago.payment_receipts.get(GHOST)
+    assert caught.value.code == "payment_receipt_not_found"
+
+
+async def test_wallet_alerts_by_code(world: World) -> None:
+    lago, _, _ = world
+    assert await codes(lago.customers.wallets.alerts.list("acme", "prepaid")) == ["low"]
+    await lago.customers.wallets.alerts.update("acme", "prepaid", "low", name="Low")
+    assert (await lago.customers.wallets.alerts.get("acme", "prepaid", "low")).name == "Low"
+    await lago.customers.wallets.alerts.delete("acme", "prepaid", "low")
+    with pytest.raises(NotFoundError) as caught:
+        await lago.customers.wallets.alerts.get("acme", "prepaid", "low")
+    assert caught.value.code == "alert_not_found"
