@@ -307,8 +307,9 @@ def encode_event(event: Any, field: str = "event") -> bytes:
                 pass  # e.g. a Decimal property: the full path encodes or explains it
             else:
                 # A null may be a NaN or an infinity that orjson wrote as null: the full
-                # path finds out (rare: no event with a null goes the fast way).
-                if b"null" not in data:
+                # path finds out (rare: no event with a null goes the fast way). ``find``, as
+                # ``in`` on bytes first tries the needle as an integer and raises inside.
+                if data.find(b"null") < 0:
                     return data
     return encode_json(event_dict(event, field), field)
 
