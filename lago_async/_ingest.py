@@ -540,6 +540,21 @@ class EventIngestor:
         delivered: see :meth:`flush`.
         """
         data = encode_event(event)
+        if self._lean and self._held < self.max_queue and self._loop is not None:
+            # _accept's lean path, inlined: the step every event of a busy producer takes
+            if self._closed:
+                self._check_open()
+            self._accepted += 1
+            self._held += 1
+            buffer = self._buffer
+            tail = buffer.tail
+            tail.append(data)
+            count = len(tail) + len(buffer.ends)
+            if count >= self.batch_size:
+                self._dispatch()
+            elif count == 1:
+                self._arm_linger()
+            return
         if self._event_budget and len(data) > self._event_budget:
             self._too_large(data)
         if self._spool is not None:
@@ -596,6 +611,9 @@ class EventIngestor:
         if self._loop is None:
             self._start()
         budget = self._event_budget
+        lean = self._lean
+        buffer = self._buffer
+        size = self.batch_size
         accepted = 0
         for index, event in enumerate(events):
             try:
@@ -603,6 +621,21 @@ class EventIngestor:
             except LagoValidationError:
                 encode_event(event, f"events[{index}]")  # raises again, naming the index
                 raise
+            if lean and self._held < self.max_queue:
+                # _accept's lean path, inlined (as in send)
+                if self._closed:
+                    self._check_open()
+                self._accepted += 1
+                self._held += 1
+                tail = buffer.tail
+                tail.append(data)
+                count = len(tail) + len(buffer.ends)
+                if count >= size:
+                    self._dispatch()
+                elif count == 1:
+                    self._arm_linger()
+                accepted += 1
+                continue
             if budget and len(data) > budget:
                 self._too_large(data)
             if self._held >= self.max_queue:
