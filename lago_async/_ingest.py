@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import logging
+import operator
 import os
 import threading
 import warnings
@@ -273,6 +275,8 @@ class EventIngestor:
 
         spooled = spool_path is not None
         self._buffer = _Packer(spooled)
+        # No spool and no byte budget: the hot path only appends to the buffer's tail.
+        self._lean = not spooled and max_batch_bytes is None
         self._accepted = 0
         self._recovered = 0
         self._delivered = 0
@@ -536,6 +540,21 @@ class EventIngestor:
         delivered: see :meth:`flush`.
         """
         data = encode_event(event)
+        if self._lean and self._held < self.max_queue and self._loop is not None:
+            # _accept's lean path, inlined: the step every event of a busy producer takes
+            if self._closed:
+                self._check_open()
+            self._accepted += 1
+            self._held += 1
+            buffer = self._buffer
+            tail = buffer.tail
+            tail.append(data)
+            count = len(tail) + len(buffer.ends)
+            if count >= self.batch_size:
+                self._dispatch()
+            elif count == 1:
+                self._arm_linger()
+            return
         if self._event_budget and len(data) > self._event_budget:
             self._too_large(data)
         if self._spool is not None:
@@ -592,6 +611,9 @@ class EventIngestor:
         if self._loop is None:
             self._start()
         budget = self._event_budget
+        lean = self._lean
+        buffer = self._buffer
+        size = self.batch_size
         accepted = 0
         for index, event in enumerate(events):
             try:
@@ -599,6 +621,21 @@ class EventIngestor:
             except LagoValidationError:
                 encode_event(event, f"events[{index}]")  # raises again, naming the index
                 raise
+            if lean and self._held < self.max_queue:
+                # _accept's lean path, inlined (as in send)
+                if self._closed:
+                    self._check_open()
+                self._accepted += 1
+                self._held += 1
+                tail = buffer.tail
+                tail.append(data)
+                count = len(tail) + len(buffer.ends)
+                if count >= size:
+                    self._dispatch()
+                elif count == 1:
+                    self._arm_linger()
+                accepted += 1
+                continue
             if budget and len(data) > budget:
                 self._too_large(data)
             if self._held >= self.max_queue:
@@ -812,6 +849,15 @@ class EventIngestor:
         self._accepted += 1
         self._held += 1
         buffer = self._buffer
+        if self._lean:
+            tail = buffer.tail
+            tail.append(data)
+            count = len(tail) + len(buffer.ends)
+            if count >= self.batch_size:
+                self._dispatch()
+            elif count == 1:
+                self._arm_linger()
+            return
         packed = buffer.data
         if packed:
             packed += b","
@@ -860,6 +906,7 @@ class EventIngestor:
         event would not fit in the request.
         """
         buffer = self._buffer
+        buffer.pack()
         size = self.batch_size
         budget = self._event_budget
         while buffer and (
@@ -1130,12 +1177,32 @@ class _Packer:
     with ``ends``); without, it is ``None``.
     """
 
-    __slots__ = ("data", "ends", "ids")
+    __slots__ = ("data", "ends", "ids", "tail")
 
     def __init__(self, spooled: bool = False) -> None:
         self.data = bytearray()
         self.ends = array("I")
         self.ids: array[int] | None = array("q") if spooled else None
+        self.tail: list[bytes] = []
+        """Events appended by the ingestor's hot path and not yet packed: a list append is
+        the cheapest step per event; :meth:`pack` joins them (in one C call) whenever the
+        packer is read. Never holds more than a batch: orjson's results keep 4 KiB each."""
+
+    def pack(self) -> None:
+        """Move the events of :attr:`tail` to the end of :attr:`data` and :attr:`ends`."""
+        tail = self.tail
+        if not tail:
+            return
+        data = self.data
+        start = len(data) + 1 if data else 0
+        if data:
+            data += b","
+        data += b",".join(tail)
+        # where event i ends: start + (lengths of events 0..i) + i commas
+        self.ends.extend(
+            map(operator.add, itertools.accumulate(map(len, tail)), itertools.count(start))
+        )
+        self.tail = []
 
     @classmethod
     def of(cls, items: list[bytes], ids: array[int] | None = None) -> _Packer:
@@ -1148,10 +1215,11 @@ class _Packer:
         return packer
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return len(self.ends) + len(self.tail)
 
     def add(self, item: bytes) -> None:
         """Append one encoded event."""
+        self.pack()
         data = self.data
         if data:
             data += b","
@@ -1165,6 +1233,8 @@ class _Packer:
 
     def extend(self, other: _Packer) -> None:
         """Move every event of ``other`` to the end of this packer (``other`` ends empty)."""
+        self.pack()
+        other.pack()
         if not other.ends:
             return
         if self.ids is not None and other.ids is not None:
@@ -1182,6 +1252,7 @@ class _Packer:
 
     def take(self, count: int) -> _Packer:
         """Remove the first ``count`` events and return them in a packer of their own."""
+        self.pack()
         out = _Packer()
         ids = self.ids
         if count >= len(self.ends):
@@ -1203,6 +1274,7 @@ class _Packer:
 
     def items(self) -> list[bytes]:
         """The encoded events, one ``bytes`` each."""
+        self.pack()
         data = bytes(self.data)
         out: list[bytes] = []
         start = 0
@@ -1213,6 +1285,7 @@ class _Packer:
 
     def body(self) -> bytes:
         """The ``POST /events/batch`` body holding these events."""
+        self.pack()
         return _BATCH_OPEN + self.data + _BATCH_CLOSE
 
 
