@@ -15,6 +15,7 @@ the answer does not show): answers never include them.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from ._store import (
     iso,
     not_found,
     paginate,
-    parse_datetime,
+    to_datetime,
     unprocessable,
 )
 
@@ -197,20 +198,21 @@ _PARAM = re.compile(r"^\{(\w+)\}$")
 _PAGING = frozenset({"page", "per_page"})
 
 
-def _split(path: str) -> tuple[str, str | None, list[str]]:
-    """``(collection path, item parameter or None, action segments)`` of a route path."""
+@functools.cache
+def _split(path: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """``(collection path, item parameter or None, action segments)`` of a route path
+    (cached: each operation asks for its own on every request)."""
     best = ""
     for template in COLLECTIONS:
         if (path == template or path.startswith(template + "/")) and len(template) > len(best):
             best = template
     if not best:
-        return "", None, path.strip("/").split("/")
-    rest = [part for part in path[len(best) :].split("/") if part]
-    item = None
-    if rest and _PARAM.match(rest[0]):
-        item = _PARAM.match(rest[0]).group(1)  # type: ignore[union-attr]
-        rest = rest[1:]
-    return best, item, rest
+        return "", None, tuple(path.strip("/").split("/"))
+    rest = tuple(part for part in path[len(best) :].split("/") if part)
+    match = _PARAM.match(rest[0]) if rest else None
+    if match is None:
+        return best, None, rest
+    return best, match.group(1), rest[1:]
 
 
 Handler = Callable[[RouteSpec, Params, Query, Any], Result]
@@ -696,12 +698,16 @@ class Api:
             if a.get("external_subscription_id") in subscriptions
             and a.get("alert_type") in _WATCHED
         ]
+        usages: dict[str, JSONObject | None] = {}  # one usage per subscription, not per alert
         for alert in alerts:
             sub = self.store.subscriptions.get(alert["external_subscription_id"])
             if sub is None:
                 continue
-            customer = self.store.customers.get(sub.get("external_customer_id") or "", {})
-            usage = self.meter(sub, customer.get("currency") or self.store.currency, False, None)
+            if sub["external_id"] not in usages:
+                customer = self.store.customers.get(sub.get("external_customer_id") or "", {})
+                currency = customer.get("currency") or self.store.currency
+                usages[sub["external_id"]] = self.meter(sub, currency, False, None)
+            usage = usages[sub["external_id"]]
             if usage is None:
                 continue
             current = _alert_value(alert, usage)
@@ -760,22 +766,18 @@ class Api:
         for field in ("charges", "fixed_charges", "entitlements"):
             sub["_" + field] = copy.deepcopy((plan or {}).get(field, []))
 
+    def _by(self, bucket: str, field: str, value: Any) -> JSONObject | None:
+        """The first object of ``bucket`` whose ``field`` is ``value``, if any."""
+        return next((o for o in self.bucket(bucket).values() if o.get(field) == value), None)
+
     def plan_of(self, sub: JSONObject) -> JSONObject | None:
         """The plan a subscription follows (``None`` for one FakeLago attached on its own)."""
         code = sub.get("plan_code")
-        if code is None:
-            return None
-        for plan in self.bucket("plans").values():
-            if plan.get("code") == code:
-                return plan
-        return None
+        return None if code is None else self._by("plans", "code", code)
 
     def metric(self, code: str) -> JSONObject | None:
         """The billable metric ``code``, if created."""
-        for metric in self.bucket("billable_metrics").values():
-            if metric.get("code") == code:
-                return metric
-        return None
+        return self._by("billable_metrics", "code", code)
 
     def on_create_billable_metrics(self, obj: JSONObject, params: Params) -> None:
         obj.setdefault("recurring", False)
@@ -819,12 +821,9 @@ class Api:
         if not isinstance(charge, dict):
             errors[where] = [INVALID]
             return {}
-        metric = None
-        metric_id = charge.get("billable_metric_id")
-        metric_code = charge.get("billable_metric_code")
-        for candidate in self.bucket("billable_metrics").values():
-            if candidate["lago_id"] == metric_id or candidate.get("code") == metric_code:
-                metric = candidate
+        metric = self.bucket("billable_metrics").get(str(charge.get("billable_metric_id")))
+        if metric is None and charge.get("billable_metric_code") is not None:
+            metric = self.metric(charge["billable_metric_code"])
         if metric is None:
             errors.setdefault("billable_metrics", ["not_found"])
             return {}
@@ -859,11 +858,7 @@ class Api:
         customer_id = obj.get("external_customer_id")
         if not isinstance(customer_id, str) or not customer_id:
             raise unprocessable({"external_customer_id": [MANDATORY]})
-        plan_code = obj.get("plan_code")
-        plan = None
-        for candidate in self.bucket("plans").values():
-            if candidate.get("code") == plan_code:
-                plan = candidate
+        plan = self._by("plans", "code", obj.get("plan_code"))
         if plan is None:
             raise not_found("plan_not_found")
         external_id = obj.get("external_id") or obj["lago_id"]
@@ -945,32 +940,35 @@ class Api:
 
     def _credit(self, wallet: JSONObject, paid: Decimal, granted: Decimal) -> list[JSONObject]:
         """Credit ``wallet`` (paid credits settle at once in FakeLago); its transactions."""
-        transactions = []
+        return [
+            self._transaction(wallet, amount, kind)
+            for amount, kind in ((paid, "purchased"), (granted, "granted"))
+            if amount > 0
+        ]
+
+    def _transaction(self, wallet: JSONObject, credits: Decimal, kind: str) -> JSONObject:
+        """Move ``credits`` into ``wallet`` (out of it for ``voided``): its new balance, and
+        the settled transaction that records the move."""
         rate = _decimal(wallet.get("rate_amount")) or Decimal(1)
-        for amount, kind in ((paid, "purchased"), (granted, "granted")):
-            if amount <= 0:
-                continue
-            credits = _decimal(wallet.get("credits_balance")) + amount
-            wallet["credits_balance"] = _text(credits)
-            wallet["credits_ongoing_balance"] = _text(credits)
-            wallet["balance_cents"] = int(credits * rate * 100)
-            wallet["ongoing_balance_cents"] = wallet["balance_cents"]
-            tx = {
-                "lago_id": self.store.new_id(),
-                "lago_wallet_id": wallet["lago_id"],
-                "status": "settled",
-                "transaction_status": kind,
-                "transaction_type": "inbound",
-                "source": "manual",
-                "amount": _text(amount * rate),
-                "credit_amount": _text(amount),
-                "settled_at": self.store.now_iso(),
-                "created_at": self.store.now_iso(),
-            }
-            self.bucket("wallet_transactions")[tx["lago_id"]] = tx
-            transactions.append(tx)
-            self.touched("/wallet_transactions", "created", tx)
-        return transactions
+        sign = -1 if kind == "voided" else 1
+        left = _decimal(wallet.get("credits_balance")) + sign * credits
+        wallet["credits_balance"] = wallet["credits_ongoing_balance"] = _text(left)
+        wallet["balance_cents"] = wallet["ongoing_balance_cents"] = int(left * rate * 100)
+        tx = {
+            "lago_id": self.store.new_id(),
+            "lago_wallet_id": wallet["lago_id"],
+            "status": "settled",
+            "transaction_status": kind,
+            "transaction_type": "outbound" if sign < 0 else "inbound",
+            "source": "manual",
+            "amount": _text(credits * rate),
+            "credit_amount": _text(credits),
+            "settled_at": self.store.now_iso(),
+            "created_at": self.store.now_iso(),
+        }
+        self.bucket("wallet_transactions")[tx["lago_id"]] = tx
+        self.touched("/wallet_transactions", "created", tx)
+        return tx
 
     def op_create_wallets_transactions(
         self, spec: RouteSpec, params: Params, query: Query, body: Any
@@ -985,28 +983,9 @@ class Api:
         voided = _decimal(data.get("voided_credits"))
         transactions = self._credit(wallet, paid, granted)
         if voided > 0:
-            credits = _decimal(wallet["credits_balance"])
-            if voided > credits:
+            if voided > _decimal(wallet["credits_balance"]):
                 raise unprocessable({"voided_credits": ["insufficient_credits"]})
-            rate = _decimal(wallet.get("rate_amount")) or Decimal(1)
-            left = credits - voided
-            wallet["credits_balance"] = wallet["credits_ongoing_balance"] = _text(left)
-            wallet["balance_cents"] = wallet["ongoing_balance_cents"] = int(left * rate * 100)
-            tx = {
-                "lago_id": self.store.new_id(),
-                "lago_wallet_id": wallet["lago_id"],
-                "status": "settled",
-                "transaction_status": "voided",
-                "transaction_type": "outbound",
-                "source": "manual",
-                "amount": _text(voided * rate),
-                "credit_amount": _text(voided),
-                "settled_at": self.store.now_iso(),
-                "created_at": self.store.now_iso(),
-            }
-            self.bucket("wallet_transactions")[tx["lago_id"]] = tx
-            transactions.append(tx)
-            self.touched("/wallet_transactions", "created", tx)
+            transactions.append(self._transaction(wallet, voided, "voided"))
         return self.answer(spec, transactions)
 
     def op_create_applied_coupons(
@@ -1017,10 +996,7 @@ class Api:
         customer_id = data.get("external_customer_id")
         if customer_id not in self.store.customers:
             raise not_found("customer_not_found")
-        coupon = None
-        for candidate in self.bucket("coupons").values():
-            if candidate.get("code") == data.get("coupon_code"):
-                coupon = candidate
+        coupon = self._by("coupons", "code", data.get("coupon_code"))
         if coupon is None:
             raise not_found("coupon_not_found")
         applied = self.store.add_applied_coupon(
@@ -1063,9 +1039,6 @@ class Api:
         if customer is None:
             raise not_found("customer_not_found")
         return customer
-
-    def _by(self, bucket: str, field: str, value: Any) -> JSONObject | None:
-        return next((o for o in self.bucket(bucket).values() if o.get(field) == value), None)
 
     def on_create_invoices(self, obj: JSONObject, params: Params) -> None:
         """A one-off invoice: a fee per add-on line, finalized at once."""
@@ -1243,9 +1216,7 @@ class Api:
             raise unprocessable({"entitlements": [MANDATORY]})
         out = []
         for code, values in sent.items():
-            feature = next(
-                (f for f in self.bucket("features").values() if f.get("code") == code), None
-            )
+            feature = self._by("features", "code", code)
             if feature is None:
                 raise not_found("feature_not_found")
             if not isinstance(values, dict):
@@ -1449,6 +1420,7 @@ _WEBHOOKS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+@functools.cache
 def _item_schema(template: str) -> Mapping[str, Any]:
     """The response schema of one item of the collection at ``template``."""
     for spec in ROUTE_SPECS:
@@ -1529,10 +1501,13 @@ def _alert_value(alert: JSONObject, usage: JSONObject) -> Decimal:
     return Decimal(0)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _moment(value: Any) -> datetime:
     """A stored ISO 8601 time as an aware datetime (UTC when it names no zone)."""
-    text = parse_datetime(str(value)) or "1970-01-01T00:00:00.000Z"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    moment = to_datetime(str(value))
+    return _EPOCH if moment is None else moment.astimezone(timezone.utc)
 
 
 def _decimal(value: Any) -> Decimal:

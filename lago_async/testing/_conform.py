@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._api_table import SCHEMAS
+from ._store import _is_decimal
 
 __all__ = ["check", "conform", "default_of", "resolve"]
 
@@ -84,13 +85,6 @@ def _date_text(value: str) -> bool:
     return True
 
 
-def _decimal_text(value: str) -> bool:
-    try:
-        return Decimal(value).is_finite()
-    except ArithmeticError:
-        return False
-
-
 def _uuid_text(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -103,7 +97,7 @@ _FORMATS = {
     "date-time": _datetime_text,
     "date": _date_text,
     "uuid": _uuid_text,
-    "decimal": _decimal_text,
+    "decimal": _is_decimal,
 }
 
 
@@ -192,7 +186,7 @@ def _converted(value: Any, kinds: tuple[str, ...]) -> Any:
             return int(value)
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-    if "number" in kinds and isinstance(value, str) and _decimal_text(value):
+    if "number" in kinds and isinstance(value, str) and _is_decimal(value):
         number = Decimal(value)
         return (
             int(number)

@@ -21,7 +21,7 @@ from multidict import MultiDict, MultiDictProxy
 from ._api import ROUTE_SPECS, Api
 from ._faults import RATE_LIMITED_BODY, Faults
 from ._ratelimit import RateLimiter
-from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request
+from ._store import ApiError, JSONObject, Operation, Query, Store, bad_request, to_datetime
 from ._webhooks import PlainText, WebhookDelivery, Webhooks
 
 __all__ = [
@@ -523,7 +523,10 @@ class FakeLago:
         they are sent with.
         """
         if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            parsed = to_datetime(moment)
+            if parsed is None:
+                raise ValueError(f"not an ISO 8601 date or time: {moment!r}")
+            moment = parsed
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         with self._lock:

@@ -110,13 +110,9 @@ def parse_timestamp(value: Any) -> str | None:
     return result
 
 
-def parse_datetime(value: str, *, clamp: bool = False) -> str | None:
-    """An ISO 8601 date or datetime string as :func:`iso`, or ``None`` when unreadable.
-
-    A moment that falls outside years 1 to 9999 once moved to UTC (``0001-01-01T00:00+05:00``)
-    is unreadable, unless ``clamp``: then it becomes the first or last representable moment,
-    which is what it means as a filter bound.
-    """
+def to_datetime(value: str) -> datetime | None:
+    """An ISO 8601 date or datetime string as an aware datetime (naive ones are UTC), or
+    ``None`` when unreadable."""
     text = value.strip()
     try:
         dt = datetime.fromisoformat(text)
@@ -125,8 +121,19 @@ def parse_datetime(value: str, *, clamp: bool = False) -> str | None:
             dt = _parse_rfc3339(text)
         except ValueError:
             return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_UTC)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=_UTC)
+
+
+def parse_datetime(value: str, *, clamp: bool = False) -> str | None:
+    """An ISO 8601 date or datetime string as :func:`iso`, or ``None`` when unreadable.
+
+    A moment that falls outside years 1 to 9999 once moved to UTC (``0001-01-01T00:00+05:00``)
+    is unreadable, unless ``clamp``: then it becomes the first or last representable moment,
+    which is what it means as a filter bound.
+    """
+    dt = to_datetime(value)
+    if dt is None:
+        return None
     try:
         return iso(dt)
     except OverflowError:
