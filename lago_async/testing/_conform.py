@@ -114,8 +114,8 @@ def _fits_scalar(value: Any, kind: str, schema: Mapping[str, Any]) -> bool:
         return pattern is None or pattern.search(value) is not None
     if kind == "integer":
         return type(value) is int and -(2**63) <= value < 2**63
-    if kind == "number":
-        return type(value) in (int, float)
+    if kind == "number":  # an integer as JSON sends it: within 64 bits, like Lago's columns
+        return type(value) is float or (type(value) is int and -(2**63) <= value < 2**63)
     if kind == "boolean":
         return type(value) is bool
     if kind == "array":

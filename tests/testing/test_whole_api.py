@@ -370,3 +370,18 @@ async def test_every_operation_refuses_a_wrong_key(key: str) -> None:
             assert answer.status == 401, route
             assert answer.body == {"status": 401, "error": "Unauthorized"}, route
     _ = GHOST
+
+
+async def test_a_number_past_64_bits_never_breaks_an_answer() -> None:
+    """A tax rate sent as a 24-digit decimal string is a number in the answer's schema: it
+    must not come back as an integer JSON (and Lago's columns) cannot hold (found by the
+    fuzz test as a 500)."""
+    load_spec()
+    async with FakeLago(api_key="whole-api") as fake, aiohttp.ClientSession() as session:
+        api = Api(session, fake.base_url, fake.api_key)
+        answer = await api.post(
+            "/taxes", {"tax": {"code": "big", "name": "Big", "rate": "1" + "0" * 23}}
+        )
+        assert answer.status < 500, answer.body
+        validate("POST /taxes", answer.status, answer.body)
+        assert fake.internal_errors == []
