@@ -2089,7 +2089,7 @@ def encode_schema(spec: Spec, node: Any, names: set[str], depth: int = 0) -> Any
         nullable = False
         for part in node["allOf"]:
             target = spec.deref(part)
-            while "allOf" in target and len(target) == 1:
+            if "allOf" in target and len(target) == 1:  # a part that is itself only an allOf
                 merged = encode_schema(spec, target, names, depth + 1)
                 props.update(merged.get("p", {}))
                 required += merged.get("r", [])
