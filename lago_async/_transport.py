@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import logging
 import math
 import os
@@ -155,6 +156,13 @@ def check_delay(value: Any, field: str) -> float:
     return _seconds(value, field, positive=False, wanted="a number of seconds >= 0")
 
 
+@functools.lru_cache(maxsize=512)
+def _url(text: str) -> URL:
+    """The URL of an already encoded address, parsed once for the addresses used most (the
+    event paths an ingestor posts to on every request, say)."""
+    return URL(text, encoded=True)
+
+
 def _encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
     """Query parameters as Lago reads them.
 
@@ -258,7 +266,6 @@ class _SessionHolder:
                 connector=connector,
                 headers=self.headers,
                 timeout=self.timeout,
-                skip_auto_headers=("User-Agent",),
             )
             self.session = session
         return session
@@ -427,7 +434,7 @@ class Transport:
             check_timeout(timeout)
         if max_retries is not None:
             check_max_retries(max_retries)
-        url = URL((self._ingest_url if ingest else self._base_url) + path, encoded=True)
+        url = _url((self._ingest_url if ingest else self._base_url) + path)
         query = _encode_params(params)
         client_timeout = self._client_timeout(self.timeout if timeout is None else timeout)
         retries = self.max_retries if max_retries is None else max_retries
