@@ -59,7 +59,7 @@ from ._errors import (
 )
 from ._spool import Spool, check_options
 from ._transport import is_retryable_status, retry_hint
-from ._validate import encode_event
+from ._validate import encode_event, encode_plain_events
 
 if TYPE_CHECKING:
     from ._client import AsyncLago
@@ -586,9 +586,9 @@ class EventIngestor:
         if not done.is_set():
             await done.wait()
 
-    async def _wait_for_room(self) -> None:
-        """Wait until fewer than ``max_queue`` events are held (or raise if closed)."""
-        while self._held >= self.max_queue:
+    async def _wait_for_room(self, need: int = 1) -> None:
+        """Wait until ``need`` more events fit under ``max_queue`` (or raise if closed)."""
+        while self._held > self.max_queue - need:
             self._check_open()
             assert self._room is not None
             self._room.clear()
@@ -601,6 +601,10 @@ class EventIngestor:
 
         Cheaper per event than awaiting :meth:`send` for each (no coroutine per event), for
         backfills and bulk producers; ``events`` may be any iterable, a generator included.
+        A ``list`` or ``tuple`` is cheaper still: whole batches of plain events (dicts that
+        need no conversion) are checked and encoded together, in one orjson call per
+        request. An iterator's events are encoded one by one, as they come, because a
+        generator may hand out one dict and change it for the next event.
         Returns how many were accepted. A bad event raises :class:`LagoValidationError`
         naming it (``events[12].code``); the events before it are accepted, the rest are not
         read. ``timeout`` is accepted for the blocking twin's sake, which may wait that long
@@ -610,6 +614,8 @@ class EventIngestor:
             return await self._send_many_spooled(events)
         if self._loop is None:
             self._start()
+        if self._lean and (type(events) is list or type(events) is tuple):
+            return await self._send_many_sequence(events)
         budget = self._event_budget
         lean = self._lean
         buffer = self._buffer
@@ -643,6 +649,47 @@ class EventIngestor:
             self._accept(data)
             accepted += 1
         return accepted
+
+    async def _send_many_sequence(
+        self, events: list[EventInput | Mapping[str, Any]] | tuple[Any, ...]
+    ) -> int:
+        """:meth:`send_many` for a list or tuple, on the lean path (no spool, no byte budget).
+
+        While the buffer is empty and a whole batch of events is left, the batch is checked
+        and encoded in one step (:func:`encode_plain_events`) and becomes a request of its
+        own; otherwise (a partial batch, or a batch holding an event that needs the full
+        checks) one event goes the way :meth:`send` takes it. The list is read by index at
+        each step, as a ``for`` loop over it would, so what the caller changes in it while
+        this waits for room is seen alike.
+        """
+        buffer = self._buffer
+        size = self.batch_size
+        index = 0
+        while index < len(events):
+            if not buffer.tail and not buffer.ends and index + size <= len(events):
+                if self._held > self.max_queue - size:
+                    await self._wait_for_room(size)
+                    continue  # the buffer may have changed meanwhile: look again
+                if self._closed:
+                    self._check_open()
+                data = encode_plain_events(events[index : index + size])
+                if data is not None:
+                    self._accepted += size
+                    self._held += size
+                    self._spawn(_Chunk(b'{"events":' + data + b"}", size))
+                    index += size
+                    continue
+            event = events[index]
+            try:
+                data = encode_event(event)
+            except LagoValidationError:
+                encode_event(event, f"events[{index}]")  # raises again, naming the index
+                raise
+            if self._held >= self.max_queue:
+                await self._wait_for_room()
+            self._accept(data)
+            index += 1
+        return index
 
     async def _send_many_spooled(self, events: Iterable[EventInput | Mapping[str, Any]]) -> int:
         """:meth:`send_many` with a spool: one wait for the disk, after the last event."""
@@ -1287,6 +1334,39 @@ class _Packer:
         """The ``POST /events/batch`` body holding these events."""
         self.pack()
         return _BATCH_OPEN + self.data + _BATCH_CLOSE
+
+
+class _Chunk(_Packer):
+    """A whole batch encoded in one orjson call: its request body and how many events it
+    holds, with no offset per event.
+
+    Only a refusal to resolve or a failure to report needs the events one by one: then
+    :meth:`pack` (which every other method of :class:`_Packer` calls first) decodes the body
+    and turns this into an ordinary packer of the same events.
+    """
+
+    __slots__ = ("_body", "_count")
+
+    def __init__(self, body: bytes, count: int) -> None:
+        # No buffers of its own until pack() needs them: this is made once per request.
+        self.ids = None
+        self._body: bytes | None = body
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count if self._body is not None else super().__len__()
+
+    def pack(self) -> None:
+        body = self._body
+        if body is not None:
+            self._body = None
+            _Packer.__init__(self)
+            for event in orjson.loads(body)["events"]:
+                self.add(orjson.dumps(event))
+        super().pack()
+
+    def body(self) -> bytes:
+        return self._body if self._body is not None else super().body()
 
 
 def _confirms(answer: bytes | None) -> bool:

@@ -320,6 +320,49 @@ def encode_event(event: Any, field: str = "event") -> bytes:
     return encode_json(event_dict(event, field), field)
 
 
+def encode_plain_events(events: Sequence[Any]) -> bytes | None:
+    """The JSON array of ``events`` in one orjson call, when every one of them is an event
+    :func:`encode_event` would encode directly (its fast path), else ``None``.
+
+    The array is exactly the events' own encodings joined by commas, so the caller may take
+    it for what ``encode_event`` gives each. ``None`` means nothing: the caller falls back to
+    :func:`encode_event` one event at a time, which checks and explains. The conditions are
+    those of ``encode_event``'s fast path, repeated here so that the loop costs no call per
+    event; ``tests/ingest/test_ingestor_entry_checks.py`` holds the two to the same answers.
+    """
+    # Local names: the loop below is the whole per-event cost of a bulk send.
+    is_a, text, mapping, integer, no_properties = type, str, dict, int, _NO_PROPERTIES
+    for event in events:
+        if is_a(event) is not mapping:
+            return None
+        try:
+            tx = event["transaction_id"]
+            code = event["code"]
+            sub = event["external_subscription_id"]
+        except KeyError:
+            return None
+        if not (
+            is_a(tx) is text
+            and tx
+            and is_a(code) is text
+            and code
+            and is_a(sub) is text
+            and sub
+            and is_a(event.get("timestamp", 0)) is integer
+            and is_a(event.get("properties", no_properties)) is mapping
+            and "precise_total_amount_cents" not in event
+        ):
+            return None
+    try:
+        data = orjson.dumps(events)
+    except TypeError:
+        return None
+    # A null may be a NaN or an infinity written as null: encode_event finds out which.
+    if data.find(b"null") >= 0:
+        return None
+    return data
+
+
 def _find_non_finite(value: Any, path: str) -> str | None:
     """The path of the first NaN or infinite float in ``value`` (which orjson writes as null)."""
     if isinstance(value, float):

@@ -119,6 +119,7 @@ async def scenario(
     max_retries: int,
     close_timeout: float | None,
     cancelled_flush_at: int | None,
+    bulk: bool,
 ) -> None:
     server = ScriptedLago(script)
     app = web.Application()
@@ -137,19 +138,32 @@ async def scenario(
                 close_timeout=close_timeout,
                 flush_interval=0.005,
             )
+            events: list[dict[str, Any]] = []
+            for n, bad in enumerate(invalid):
+                event: dict[str, Any] = {
+                    "transaction_id": f"tx-{n}",
+                    "code": "calls",
+                    "external_subscription_id": "sub",
+                }
+                if bad:
+                    event["properties"] = {"invalid": True}
+                events.append(event)
+            # send: one event at a time; send_many: lists, so whole batches go the bulk way
+            cut = len(events) if cancelled_flush_at is None else cancelled_flush_at + 1
             async with ingest:
-                for n, bad in enumerate(invalid):
-                    event: dict[str, Any] = {
-                        "transaction_id": f"tx-{n}",
-                        "code": "calls",
-                        "external_subscription_id": "sub",
-                    }
-                    if bad:
-                        event["properties"] = {"invalid": True}
-                    await ingest.send(event)
-                    if n == cancelled_flush_at:
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(ingest.flush(), 0.001)
+                if bulk:
+                    await ingest.send_many(events[:cut])
+                else:
+                    for item in events[:cut]:
+                        await ingest.send(item)
+                if cancelled_flush_at is not None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(ingest.flush(), 0.001)
+                if bulk:
+                    await ingest.send_many(events[cut:])
+                else:
+                    for item in events[cut:]:
+                        await ingest.send(item)
     finally:
         await runner.cleanup()
 
@@ -191,6 +205,7 @@ async def scenario(
     max_retries=st.integers(0, 4),
     close_timeout=st.sampled_from([None, None, 0.02, 0.2]),
     cancelled_flush_at=st.none() | st.integers(0, 40),
+    bulk=st.booleans(),
 )
 def test_accounting_holds_whatever_the_server_does(
     script: list[str],
@@ -200,6 +215,7 @@ def test_accounting_holds_whatever_the_server_does(
     max_retries: int,
     close_timeout: float | None,
     cancelled_flush_at: int | None,
+    bulk: bool,
 ) -> None:
     with mock.patch("lago_async._transport._sleep", no_sleep):
         asyncio.run(
@@ -211,5 +227,6 @@ def test_accounting_holds_whatever_the_server_does(
                 max_retries,
                 close_timeout,
                 cancelled_flush_at,
+                bulk,
             )
         )
