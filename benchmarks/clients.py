@@ -80,8 +80,34 @@ async def async_ingestor(args: argparse.Namespace) -> dict[str, Any]:
     return result(args.count, m, delivered=stats.delivered, batches=stats.batches)
 
 
+ROWS = 1_000
+"""Events per ``send_many`` call fed with lists: a page of rows, as a bulk producer reads them."""
+
+
 async def async_ingestor_many(args: argparse.Namespace) -> dict[str, Any]:
-    """``lago_async``: ``await ingest.send_many(events)``, the bulk entry point."""
+    """``lago_async``: ``await ingest.send_many(rows)``, the bulk entry point, fed lists of
+    :data:`ROWS` events built in the measured loop (a page of rows from a file or a database)."""
+    from lago_async import AsyncLago
+
+    async def send_all(ingest: Any, run: str, total: int) -> None:
+        for start in range(0, total, ROWS):
+            await ingest.send_many(
+                [make_event(run, n) for n in range(start, min(start + ROWS, total))]
+            )
+
+    async with AsyncLago(api_key=args.api_key, base_url=args.url + API) as lago:
+        async with lago.events.ingestor() as ingest:
+            await send_all(ingest, "warm", args.warmup)
+        with Measure() as m:
+            async with lago.events.ingestor() as ingest:
+                await send_all(ingest, args.run, args.count)
+    stats = ingest.stats
+    return result(args.count, m, delivered=stats.delivered, batches=stats.batches)
+
+
+async def async_ingestor_many_gen(args: argparse.Namespace) -> dict[str, Any]:
+    """``lago_async``: ``await ingest.send_many(generator)``: the events are encoded one by
+    one, since a generator may hand out one dict and change it for the next event."""
     from lago_async import AsyncLago
 
     async with AsyncLago(api_key=args.api_key, base_url=args.url + API) as lago:
@@ -338,6 +364,7 @@ async def ingestor_memory(args: argparse.Namespace) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "async_ingestor": async_ingestor,
     "async_ingestor_many": async_ingestor_many,
+    "async_ingestor_many_gen": async_ingestor_many_gen,
     "sync_ingestor": sync_ingestor,
     "raw_batches": raw_batches,
     "official_batch": official_batch,

@@ -33,7 +33,8 @@ TARGETS = {
 INGEST_ROWS = (
     ("raw_batches", "raw aiohttp + orjson: 100-event batches, 8 in flight (baseline)"),
     ("async_ingestor", "`lago_async` ingestor (`await ingest.send(...)`)"),
-    ("async_ingestor_many", "`lago_async` ingestor (`await ingest.send_many(...)`)"),
+    ("async_ingestor_many", "`lago_async` ingestor (`send_many(rows)`, lists of 1,000)"),
+    ("async_ingestor_many_gen", "`lago_async` ingestor (`send_many(generator)`)"),
     ("sync_ingestor_4", "`lago_sync` ingestor fed from 4 threads"),
     ("sync_ingestor", "`lago_sync` ingestor fed from 8 threads"),
     ("official_batch", "official client `events.batch_create` (100 per call)"),
@@ -50,6 +51,7 @@ SHORT = {
     "async_ingestor": "lago_async",
     "sync_ingestor": "lago_sync (8 threads)",
     "async_ingestor_many": "lago_async send_many",
+    "async_ingestor_many_gen": "lago_async send_many (generator)",
     "sync_ingestor_4": "lago_sync (4 threads)",
     "official_batch": "official batch_create",
     "official_create": "official create",

@@ -138,6 +138,7 @@ def _counts(quick: bool) -> dict[str, int]:
         return {
             "async_ingestor": 50_000,
             "async_ingestor_many": 50_000,
+            "async_ingestor_many_gen": 50_000,
             "sync_ingestor": 40_000,
             "sync_ingestor_4": 40_000,
             "raw_batches": 50_000,
@@ -152,6 +153,7 @@ def _counts(quick: bool) -> dict[str, int]:
     return {
         "async_ingestor": 1_000_000,
         "async_ingestor_many": 1_000_000,
+        "async_ingestor_many_gen": 1_000_000,
         "sync_ingestor": 500_000,
         "sync_ingestor_4": 500_000,
         "raw_batches": 1_000_000,
@@ -190,6 +192,7 @@ def _bench_ingest_and_calls(
             ("raw_batches", {"warmup": 5_000}),
             ("async_ingestor", {"warmup": 5_000}),
             ("async_ingestor_many", {"warmup": 5_000}),
+            ("async_ingestor_many_gen", {"warmup": 5_000}),
             ("sync_ingestor_4", {"warmup": 5_000, "threads": 4, "scenario": "sync_ingestor"}),
             ("sync_ingestor", {"warmup": 5_000, "threads": 8}),
             ("official_batch", {"warmup": 200}),
