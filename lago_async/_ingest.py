@@ -601,10 +601,11 @@ class EventIngestor:
 
         Cheaper per event than awaiting :meth:`send` for each (no coroutine per event), for
         backfills and bulk producers; ``events`` may be any iterable, a generator included.
-        A ``list`` or ``tuple`` is cheaper still: whole batches of plain events (dicts that
-        need no conversion) are checked and encoded together, in one orjson call per
-        request. An iterator's events are encoded one by one, as they come, because a
-        generator may hand out one dict and change it for the next event.
+        In the async ingestor a ``list`` or ``tuple`` is cheaper still: whole batches of
+        plain events (dicts that need no conversion) are checked and encoded together, in
+        one orjson call per request. An iterator's events (and, in ``lago_sync``, every
+        event) are encoded one by one, as they come: a generator may hand out one dict and
+        change it for the next event.
         Returns how many were accepted. A bad event raises :class:`LagoValidationError`
         naming it (``events[12].code``); the events before it are accepted, the rest are not
         read. ``timeout`` is accepted for the blocking twin's sake, which may wait that long
