@@ -13,8 +13,9 @@ request spaces requests out (a token bucket) at a rate it adapts to what it obse
   window and jumps back up when the next begins), tells how fast every client sharing the
   limit spent it. When a window ends, each pacer scales the rate it had when the window
   began so that the total would have been 97% of the limit (scaling by a quarter to one
-  and a half at most). Clients sharing the limit (several processes, several machines) see the same
-  windows and scale alike, so together they settle on 97% within a window or two;
+  and a half at most). Clients sharing the limit (several processes, several machines)
+  see the same windows and scale alike, so together they settle on 97% within a window
+  or two;
 * each 429 also cuts the rate at once (by 40%, at most once per 200 ms, since one burst of
   429s tells one thing), which relieves the window under way, and
 * when windows cannot be followed (too few answers in one, no ``X-RateLimit-Remaining``),
