@@ -623,11 +623,7 @@ class EventIngestor:
         size = self.batch_size
         accepted = 0
         for index, event in enumerate(events):
-            try:
-                data = encode_event(event)
-            except LagoValidationError:
-                encode_event(event, f"events[{index}]")  # raises again, naming the index
-                raise
+            data = encode_event(event, index=index)
             if lean and self._held < self.max_queue:
                 # _accept's lean path, inlined (as in send)
                 if self._closed:
@@ -681,11 +677,7 @@ class EventIngestor:
                     index += size
                     continue
             event = events[index]
-            try:
-                data = encode_event(event)
-            except LagoValidationError:
-                encode_event(event, f"events[{index}]")  # raises again, naming the index
-                raise
+            data = encode_event(event, index=index)
             if self._held >= self.max_queue:
                 await self._wait_for_room()
             self._accept(data)
@@ -704,11 +696,7 @@ class EventIngestor:
         room = 0  # how many more the chunk may take without passing max_queue
         try:
             for index, event in enumerate(events):
-                try:
-                    data = encode_event(event)
-                except LagoValidationError:
-                    encode_event(event, f"events[{index}]")
-                    raise
+                data = encode_event(event, index=index)
                 if budget and len(data) > budget:
                     self._too_large(data)
                 if not room:
@@ -765,11 +753,7 @@ class EventIngestor:
         last = 0
         try:
             for index, event in enumerate(events):
-                try:
-                    data = encode_event(event)
-                except LagoValidationError:
-                    encode_event(event, f"events[{index}]")
-                    raise
+                data = encode_event(event, index=index)
                 if budget and len(data) > budget:
                     self._too_large(data)
                 last = self._put_threadsafe(data, timeout) or last

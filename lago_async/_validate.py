@@ -283,13 +283,15 @@ def encode_json(value: Any, field: str = "") -> bytes:
 _NO_PROPERTIES: dict[str, Any] = {}
 
 
-def encode_event(event: Any, field: str = "event") -> bytes:
+def encode_event(event: Any, field: str = "event", index: int | None = None) -> bytes:
     """Check one event and return its JSON encoding (what the event ingestor queues).
 
     A plain dict whose required fields are non-empty strings and that needs no conversion
     (integer or absent timestamp, no amount, dict or absent properties) is encoded directly:
     the ingestor's hot path. Anything else, or anything orjson refuses, takes the full
-    checks of :func:`event_dict`, which name the offending field.
+    checks of :func:`event_dict`, which name the offending field: under ``field``, or
+    ``events[index]`` for the ``index``-th event of a bulk call (the name is only built on
+    that path).
     """
     if type(event) is dict:
         # event.get(...) each time: cheaper than binding event.get once, on Python 3.11+
@@ -317,6 +319,8 @@ def encode_event(event: Any, field: str = "event") -> bytes:
                 # ``in`` on bytes first tries the needle as an integer and raises inside.
                 if data.find(b"null") < 0:
                     return data
+    if index is not None:
+        field = f"events[{index}]"
     return encode_json(event_dict(event, field), field)
 
 

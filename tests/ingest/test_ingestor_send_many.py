@@ -97,7 +97,12 @@ async def test_a_sequence_goes_out_in_whole_batches_as_an_iterator_would(
 
     encoded: list[Any] = []  # what goes the one-event-at-a-time way
     real = _ingest.encode_event
-    monkeypatch.setattr(_ingest, "encode_event", lambda e, *a: encoded.append(e) or real(e, *a))
+
+    def spy(e: Any, *args: Any, **kwargs: Any) -> bytes:
+        encoded.append(e)
+        return real(e, *args, **kwargs)
+
+    monkeypatch.setattr(_ingest, "encode_event", spy)
     async with lago.events.ingestor(batch_size=10, flush_interval=3600) as ingest:
         assert await ingest.send_many(kind(events)) == 35
     assert bodies(mocked) == one_by_one  # byte for byte
