@@ -29,7 +29,6 @@ Open-source Lago sends no such headers: nothing is paced there.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 
@@ -120,6 +119,7 @@ class Pacer:
         if announced is None and status != 429:
             return
         now = self._clock()
+        remaining = _remaining(headers)
         if announced is not None:
             try:
                 limit = float(announced)
@@ -130,7 +130,8 @@ class Pacer:
                 self.limit = limit
                 if rate is None or rate > limit * CEILING:
                     self.rate = limit * CEILING
-                if rate is None and _spent(headers, limit) > NEW_WINDOW_JUMP:
+                spent = 0.0 if remaining is None else (limit - remaining) / limit
+                if rate is None and spent > NEW_WINDOW_JUMP:  # others spend this window
                     self.rate = limit * CEILING * JOIN_SHARE
                 if rate is None:
                     # the request just answered went unpaced: the next slot is one gap on
@@ -138,10 +139,8 @@ class Pacer:
                 self._grown_at = now
         if self.limit is None or self.rate is None:
             return
-        remaining = headers.get("X-RateLimit-Remaining")
         if remaining is not None:
-            with contextlib.suppress(ValueError):
-                self._count(int(remaining), now)
+            self._count(remaining, now)
         if status == 429:
             if now - self._cut_at >= DECREASE_GAP:
                 self._cut_at = now
@@ -198,12 +197,12 @@ class Pacer:
         self._windowed = True
 
 
-def _spent(headers: Mapping[str, str], limit: float) -> float:
-    """The share of the current window an answer says is spent (0 when it does not say)."""
+def _remaining(headers: Mapping[str, str]) -> int | None:
+    """An answer's ``X-RateLimit-Remaining`` (``None`` when it has none, or not a number)."""
     try:
-        return (limit - int(headers.get("X-RateLimit-Remaining", ""))) / limit
-    except ValueError:
-        return 0.0
+        return int(headers["X-RateLimit-Remaining"])
+    except (KeyError, ValueError):
+        return None
 
 
 def kind_of(method: str, path: str) -> str:
